@@ -1,0 +1,264 @@
+"""Input pipelines of uint8 images for training and evaluation.
+
+Every loader returns uint8 arrays ``[N, H, W, C]`` (and int labels), and
+:func:`make_dataset` turns them into a shuffled, batched, prefetched
+``tf.data.Dataset``. Sources: scikit-learn's 8x8 digits (embedded, offline),
+local MNIST idx files, ``tensorflow-datasets`` (``mnist``, ``cifar10``, any image
+dataset), numpy arrays and image folders.
+"""
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+DIGITS_TEST_SIZE = 297
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _check_split(split, choices=("train", "test")):
+    if split not in choices:
+        raise ValueError(f"split must be one of {list(choices)}, got {split!r}.")
+
+
+def load_digits(split="train"):
+    """scikit-learn's 8x8 handwritten digits, rescaled from 0..16 to 0..255.
+
+    A fixed split (seeded permutation): 1500 training and 297 test images.
+
+    Returns:
+        ``(images, labels)``: uint8 ``[N, 8, 8, 1]`` and int64 ``[N]``.
+    """
+    _check_split(split)
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    digits = sk_load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    order = np.random.default_rng(0).permutation(len(images))
+    index = order[DIGITS_TEST_SIZE:] if split == "train" else order[:DIGITS_TEST_SIZE]
+    return images[index], digits.target[index].astype(np.int64)
+
+
+def _read_idx(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an idx file of unsigned bytes (bad magic number).")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=header)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(
+            f"{path} is truncated or corrupt: header says {shape}, found {data.size} values."
+        )
+    return data.reshape(shape)
+
+
+def _find_idx(directory, stem):
+    for name in (stem, stem + ".gz"):
+        path = Path(directory) / name
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"No {stem}[.gz] in {directory}.")
+
+
+def load_mnist_idx(directory, split="train"):
+    """MNIST from the standard idx files (gzipped or not) in ``directory``.
+
+    Returns:
+        ``(images, labels)``: uint8 ``[N, 28, 28, 1]`` and int64 ``[N]``.
+    """
+    _check_split(split)
+    image_stem, label_stem = _MNIST_FILES[split]
+    images = _read_idx(_find_idx(directory, image_stem))
+    labels = _read_idx(_find_idx(directory, label_stem))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"MNIST idx files in {directory} disagree: images {images.shape}, "
+            f"labels {labels.shape}."
+        )
+    return images[..., None].copy(), labels.astype(np.int64)
+
+
+def load_tfds(name, split="train", data_dir=None, image_key="image", label_key="label",
+              download=True):
+    """Any ``tensorflow-datasets`` image dataset as uint8 arrays.
+
+    Args:
+        name: tfds name, e.g. ``"mnist"`` or ``"cifar10"``.
+        split: tfds split string.
+        data_dir: where tfds keeps its data (passed through).
+        image_key, label_key: feature names; labels are ``None`` if absent.
+        download: let tfds download and prepare the data if missing.
+
+    Returns:
+        ``(images, labels)``.
+    """
+    import tensorflow_datasets as tfds
+
+    ds = tfds.load(name, split=split, data_dir=data_dir, download=download)
+    images, labels = [], []
+    for example in tfds.as_numpy(ds):
+        images.append(example[image_key])
+        if label_key in example:
+            labels.append(example[label_key])
+    if not images:
+        raise ValueError(f"tfds dataset {name!r} split {split!r} is empty.")
+    images = np.stack(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    return images.astype(np.uint8), (np.asarray(labels, np.int64) if labels else None)
+
+
+def load_image_folder(directory, image_size=None, channels=None):
+    """Images from a folder tree (png, jpg, bmp, gif), labels from sub-folder names.
+
+    Args:
+        directory: the root folder; images directly in it get label 0, images in
+            its sub-folders the index of the sorted sub-folder name.
+        image_size: ``(H, W)`` to resize to (bilinear) or None to require equal sizes.
+        channels: 1 or 3 to convert to, or None to keep the files' channels.
+
+    Returns:
+        ``(images, labels)``: uint8 ``[N, H, W, C]`` and int64 ``[N]``.
+    """
+    from PIL import Image
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"No image folder at {directory}.")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = [(p, 0) for p in sorted(root.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    for label, cls in enumerate(classes):
+        files += [
+            (p, label)
+            for p in sorted((root / cls).rglob("*"))
+            if p.suffix.lower() in IMAGE_EXTENSIONS
+        ]
+    if not files:
+        raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under {directory}.")
+    mode = {1: "L", 3: "RGB", None: None}[channels]
+    images = []
+    for path, _ in files:
+        with Image.open(path) as img:
+            img = img.convert(mode or ("L" if img.mode in ("L", "1", "P") else "RGB"))
+            if image_size is not None:
+                img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
+            array = np.asarray(img, np.uint8)
+        images.append(array[..., None] if array.ndim == 2 else array)
+    shapes = {a.shape for a in images}
+    if len(shapes) > 1:
+        raise ValueError(f"Images in {directory} differ in size {shapes}; pass image_size.")
+    return np.stack(images), np.array([label for _, label in files], np.int64)
+
+
+def binarize(images, seed=None):
+    """Dynamic binarization: each pixel is 255 with probability ``pixel / 255``, else 0.
+
+    With a fixed ``seed`` (for a test set) the result is always the same; with
+    ``seed=None`` every call draws afresh (for training, as in the usual
+    binarized-MNIST setup).
+
+    Returns:
+        uint8 array of the shape of ``images`` with values in {0, 255}.
+    """
+    images = np.asarray(images)
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(images.shape) < images / 255.0, 255, 0).astype(np.uint8)
+
+
+def make_dataset(images, labels=None, batch_size=32, shuffle=True, seed=None, repeat=False,
+                 binarize_dynamic=False, drop_remainder=False):
+    """A ``tf.data`` pipeline over in-memory uint8 images.
+
+    Shuffles over the whole set every epoch (before batching), batches,
+    optionally binarizes each batch afresh, and prefetches.
+
+    Args:
+        images: uint8 ``[N, H, W, C]``.
+        labels: optional int ``[N]``: the dataset then yields ``(images, labels)``.
+        batch_size: images per batch.
+        shuffle: reshuffle every epoch.
+        seed: shuffle seed.
+        repeat: repeat forever (use with ``steps_per_epoch``).
+        binarize_dynamic: draw a fresh binarization of every batch.
+        drop_remainder: drop the last, smaller batch.
+
+    Returns:
+        ``tf.data.Dataset`` of uint8 ``[batch, H, W, C]`` (and labels).
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(
+            f"images must be a uint8 array [N, H, W, C], got {images.dtype} {images.shape}."
+        )
+    elements = images if labels is None else (images, np.asarray(labels, np.int64))
+    ds = tf.data.Dataset.from_tensor_slices(elements)
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if binarize_dynamic:
+        def _binarize(x, *rest):
+            p = tf.cast(x, tf.float32) / 255.0
+            x = tf.cast(tf.random.uniform(tf.shape(x)) < p, tf.uint8) * 255
+            return (x, *rest) if rest else x
+
+        ds = ds.map(_binarize, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+DATASETS = ("digits", "mnist", "cifar10", "tfds:NAME", "idx:DIR", "folder:DIR", "npz:FILE")
+
+
+def load(spec, split="train", data_dir=None):
+    """Loads a dataset named by a short spec, as used by the CLI.
+
+    Args:
+        spec: ``"digits"`` (scikit-learn, offline); ``"mnist"`` (the idx files in
+            ``data_dir`` or ``$KERAS_PIXEL_MNIST_DIR`` if set, else tfds);
+            ``"cifar10"`` or ``"tfds:NAME"`` (tensorflow-datasets, ``data_dir``
+            passed through); ``"idx:DIR"`` (MNIST idx files); ``"folder:DIR"``
+            (image folder, ``split`` sub-folder if present); ``"npz:FILE"``
+            (arrays ``{split}_images`` [and ``{split}_labels``], or ``images``).
+        split: ``"train"`` or ``"test"``.
+        data_dir: see ``spec``.
+
+    Returns:
+        ``(images, labels)``: uint8 ``[N, H, W, C]``, int64 ``[N]`` or None.
+    """
+    kind, _, arg = spec.partition(":")
+    if kind == "digits":
+        return load_digits(split)
+    if kind == "mnist" and not arg:
+        directory = data_dir or os.environ.get("KERAS_PIXEL_MNIST_DIR")
+        if directory and any(Path(directory).glob("*idx3-ubyte*")):
+            return load_mnist_idx(directory, split)
+        return load_tfds("mnist", split, data_dir)
+    if kind == "cifar10" and not arg:
+        return load_tfds("cifar10", split, data_dir)
+    if kind == "tfds" and arg:
+        return load_tfds(arg, split, data_dir)
+    if kind == "idx" and arg:
+        return load_mnist_idx(arg, split)
+    if kind == "folder" and arg:
+        sub = Path(arg) / split
+        return load_image_folder(sub if sub.is_dir() else arg)
+    if kind == "npz" and arg:
+        with np.load(arg) as f:
+            key = f"{split}_images" if f"{split}_images" in f else "images"
+            if key not in f:
+                raise ValueError(f"{arg} has no '{split}_images' or 'images' array.")
+            labels_key = key.replace("images", "labels")
+            labels = f[labels_key].astype(np.int64) if labels_key in f else None
+            return f[key], labels
+    raise ValueError(f"Unknown dataset {spec!r}; use one of {', '.join(DATASETS)}.")

@@ -1,0 +1,10 @@
+"""Likelihoods of the package, built on ``tensorflow_probability.distributions``."""
+
+from keras_pixel.distributions.categorical import (
+    NUM_VALUES,
+    pixel_categorical,
+    sample_subpixel,
+    subpixel_log_prob,
+)
+
+__all__ = ["NUM_VALUES", "pixel_categorical", "sample_subpixel", "subpixel_log_prob"]

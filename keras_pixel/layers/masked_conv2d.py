@@ -1,0 +1,77 @@
+"""``MaskedConv2D``: the PixelCNN convolution (van den Oord et al. 2016, section 3.4)."""
+
+import keras
+from keras import ops
+
+from keras_pixel.layers.masking import (
+    causal_kernel_mask,
+    channel_groups,
+    validate_color_channels,
+    validate_mask_type,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class MaskedConv2D(keras.layers.Conv2D):
+    """A 2-D convolution that only sees pixels before the current one.
+
+    The kernel is multiplied by a causal mask inside the convolution (not through
+    a ``kernel_constraint``, which Keras applies only after an optimizer step), so
+    the layer is autoregressive from its first call. Mask ``"A"`` excludes the
+    current subpixel (use it on the image itself), mask ``"B"`` includes it (use it
+    on the features of an earlier masked layer). With ``color_channels=3`` the
+    input and output channels are split into contiguous R, G, B groups and the
+    centre tap connects group ``g`` to group ``g'`` only where ``g < g'`` (A) or
+    ``g <= g'`` (B). See :mod:`keras_pixel.layers.masking`.
+
+    Input ``[B, H, W, C_in]`` -> output ``[B, H, W, filters]`` (``"same"`` padding,
+    stride 1); ``C_in`` and ``filters`` must be divisible by ``color_channels``.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: odd int or pair of odd ints.
+        mask_type: ``"A"`` or ``"B"``.
+        color_channels: 1 (grayscale) or 3 (RGB channel-group masking).
+        **kwargs: the other arguments of ``keras.layers.Conv2D`` (initializers,
+            regularizers, ``activation``, ``use_bias``, ``dilation_rate``, ...).
+    """
+
+    def __init__(self, filters, kernel_size, mask_type="B", color_channels=1, **kwargs):
+        padding = kwargs.pop("padding", "same")
+        strides = kwargs.pop("strides", 1)
+        if padding != "same":
+            raise ValueError(f"MaskedConv2D uses padding='same', got padding={padding!r}.")
+        if strides not in (1, (1, 1), [1, 1]):
+            raise ValueError(f"MaskedConv2D uses strides=1, got strides={strides!r}.")
+        if kwargs.get("data_format", "channels_last") != "channels_last":
+            raise ValueError("MaskedConv2D supports data_format='channels_last' only.")
+        super().__init__(filters, kernel_size, padding="same", strides=1, **kwargs)
+        self.mask_type = validate_mask_type(mask_type)
+        self.color_channels = validate_color_channels(color_channels)
+        causal_kernel_mask(self.kernel_size, 1, 1, self.mask_type, 1)
+        channel_groups(filters, self.color_channels)
+        self._mask = None
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        if in_channels is None:
+            raise ValueError("MaskedConv2D needs a known number of input channels.")
+        channel_groups(in_channels, self.color_channels)
+        super().build(input_shape)
+        self._mask = causal_kernel_mask(
+            self.kernel_size, in_channels, self.filters, self.mask_type, self.color_channels
+        )
+
+    @property
+    def mask(self):
+        """The 0/1 kernel mask, ``[kh, kw, C_in, filters]`` (after ``build``)."""
+        return self._mask
+
+    def convolution_op(self, inputs, kernel):
+        mask = ops.convert_to_tensor(self._mask, dtype=kernel.dtype)
+        return super().convolution_op(inputs, kernel * mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mask_type": self.mask_type, "color_channels": self.color_channels})
+        return config

@@ -1,0 +1,6 @@
+"""Autoregressive image models."""
+
+from keras_pixel.models.base import AutoregressiveModel
+from keras_pixel.models.pixelcnn import PixelCNN
+
+__all__ = ["AutoregressiveModel", "PixelCNN"]

@@ -1,0 +1,87 @@
+"""PixelCNN (van den Oord, Kalchbrenner, Kavukcuoglu 2016, *Pixel Recurrent Neural Networks*)."""
+
+import keras
+from keras import ops
+
+from keras_pixel.distributions import NUM_VALUES
+from keras_pixel.layers import MaskedConv2D
+from keras_pixel.layers.residual_block import MaskedResidualBlock
+from keras_pixel.models.base import AutoregressiveModel
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class PixelCNN(AutoregressiveModel):
+    """PixelCNN with a 256-way softmax per subpixel.
+
+    The paper's architecture (PixelRNN paper, table 1 and figure 5): a 7x7 mask-A
+    convolution to 2h channels, ``num_layers`` residual blocks of mask-B
+    convolutions, then ReLU, a 1x1 mask-B convolution to ``output_filters``,
+    ReLU and a 1x1 mask-B convolution to ``C * 256`` logits. With RGB images every
+    layer uses the R -> G -> B channel-group masking.
+
+    ``call``: uint8 ``[B, H, W, C]`` -> logits ``[B, H, W, C, 256]``.
+
+    Args:
+        image_shape: ``(H, W, C)``, C = 1 or 3.
+        num_layers: number of residual blocks.
+        filters: h; the residual stream has 2h channels. Divisible by 3 for RGB.
+        output_filters: width of the 1x1 output layer. Divisible by 3 for RGB.
+        kernel_size: odd size of the convolutions inside the residual blocks.
+        first_kernel_size: odd size of the mask-A input convolution.
+        **kwargs: passed to ``keras.Model``.
+    """
+
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_layers=15,
+        filters=128,
+        output_filters=1024,
+        kernel_size=3,
+        first_kernel_size=7,
+        **kwargs,
+    ):
+        super().__init__(image_shape, **kwargs)
+        color_channels = self.image_shape[-1]
+        self.num_layers = int(num_layers)
+        self.filters = int(filters)
+        self.output_filters = int(output_filters)
+        self.kernel_size = kernel_size
+        self.first_kernel_size = first_kernel_size
+        if self.num_layers < 0:
+            raise ValueError(f"num_layers must be >= 0, got {num_layers}.")
+        conv = dict(color_channels=color_channels, dtype=self.dtype_policy)
+        self.input_conv = MaskedConv2D(
+            2 * self.filters, first_kernel_size, mask_type="A", name="input_conv", **conv
+        )
+        self.blocks = [
+            MaskedResidualBlock(self.filters, kernel_size, name=f"block_{k}", **conv)
+            for k in range(self.num_layers)
+        ]
+        self.hidden_conv = MaskedConv2D(
+            self.output_filters, 1, mask_type="B", name="hidden_conv", **conv
+        )
+        self.logits_conv = MaskedConv2D(
+            color_channels * NUM_VALUES, 1, mask_type="B", name="logits_conv", **conv
+        )
+        self._build_from_images()
+
+    def call(self, images, training=False):
+        h = self.input_conv(self.preprocess(images))
+        for block in self.blocks:
+            h = block(h)
+        h = self.hidden_conv(ops.relu(h))
+        logits = self.logits_conv(ops.relu(h))
+        height, width, channels = self.image_shape
+        return ops.reshape(logits, (-1, height, width, channels, NUM_VALUES))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_layers=self.num_layers,
+            filters=self.filters,
+            output_filters=self.output_filters,
+            kernel_size=self.kernel_size,
+            first_kernel_size=self.first_kernel_size,
+        )
+        return config

@@ -1,0 +1,32 @@
+"""The zoo's entries, as data."""
+
+from keras_pixel.models import PixelCNN
+from keras_pixel.zoo.registry import register
+
+register(
+    "pixelcnn_digits",
+    PixelCNN,
+    dict(image_shape=(8, 8, 1), num_layers=3, filters=32, output_filters=128,
+         first_kernel_size=5),
+    description="Small PixelCNN for scikit-learn's 8x8 digits (offline demo and tests).",
+    dataset="digits",
+    train=dict(epochs=30, batch_size=32, learning_rate=2e-3),
+)
+register(
+    "pixelcnn_mnist",
+    PixelCNN,
+    dict(image_shape=(28, 28, 1), num_layers=7, filters=32, output_filters=128),
+    description="PixelCNN for 8-bit MNIST (28x28x1), 256-way softmax per pixel.",
+    dataset="mnist",
+    train=dict(epochs=10, batch_size=64, learning_rate=1e-3),
+)
+register(
+    "pixelcnn_cifar",
+    PixelCNN,
+    dict(image_shape=(32, 32, 3), num_layers=15, filters=129, output_filters=1026),
+    description="PixelCNN for CIFAR-10 (32x32x3): the paper's 15 residual blocks, h=128 "
+    "(rounded to 129 so R, G, B groups split evenly).",
+    dataset="cifar10",
+    paper_result="3.14 bits/dim (PixelRNN paper, table 5)",
+    train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+)

@@ -60,7 +60,7 @@ def _naive_sampler(model):
             indices = tf.concat(
                 [rows[:, None], tf.tile(position[None, :], [batch, 1])], axis=1
             )
-            canvas = tf.tensor_scatter_nd_update(canvas, indices, tf.cast(values, tf.uint8))
+            canvas = tf.tensor_scatter_nd_update(canvas, indices, tf.cast(values, canvas.dtype))
             return t + 1, canvas
 
         _, images = tf.while_loop(lambda t, _: t < t1, body, (t0, images))
@@ -90,7 +90,7 @@ def run_sampler(model, canvas, start, seed, temperature, method="naive", progres
     total = height * width * channels
     row = width * channels
     sampler = model._get_sampler(method, _naive_sampler)
-    canvas = tf.convert_to_tensor(canvas, tf.uint8)
+    canvas = tf.cast(tf.convert_to_tensor(canvas), tf.int32)
     temperature = tf.constant(temperature, tf.float32)
     bar = None
     if progress:
@@ -106,4 +106,4 @@ def run_sampler(model, canvas, start, seed, temperature, method="naive", progres
         t = stop
     if bar is not None:
         bar.close()
-    return canvas.numpy()
+    return canvas.numpy().astype("uint8")

@@ -1,0 +1,67 @@
+"""Showing images: PNG grids of uint8 batches."""
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+
+def image_grid(images, ncols=None, padding=1, scale=None, pad_value=128):
+    """Tiles a batch of images into one image.
+
+    Args:
+        images: uint8 ``[N, H, W, C]``, C = 1 or 3.
+        ncols: images per row (default: about ``sqrt(N)``).
+        padding: pixels between cells (after scaling).
+        scale: integer nearest-neighbour upscaling of each image; the default
+            makes cells at least 64 pixels wide so 8x8 digits stay visible.
+        pad_value: gray level of the padding.
+
+    Returns:
+        uint8 ``[rows * (H * scale + padding) + padding, ..., C]``.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 [N, H, W, 1 or 3], got {images.dtype} {images.shape}."
+        )
+    n, h, w, c = images.shape
+    if n == 0:
+        raise ValueError("image_grid needs at least one image.")
+    scale = scale or max(1, math.ceil(64 / max(h, w)))
+    images = images.repeat(scale, axis=1).repeat(scale, axis=2)
+    h, w = h * scale, w * scale
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.full(
+        (nrows * (h + padding) + padding, ncols * (w + padding) + padding, c), pad_value, np.uint8
+    )
+    for k, image in enumerate(images):
+        r, q = divmod(k, ncols)
+        top, left = padding + r * (h + padding), padding + q * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def save_image_grid(images, path, **kwargs):
+    """Writes :func:`image_grid` of ``images`` to ``path`` as a PNG.
+
+    The file is written to a temporary name and renamed, so a failed write
+    leaves no half-written PNG. Returns ``path``.
+    """
+    from PIL import Image
+
+    grid = image_grid(images, **kwargs)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
+    os.close(fd)
+    try:
+        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -1,0 +1,36 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from keras_pixel import data  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's real 8x8 digits rescaled to 8 bits: (train, test) uint8 images."""
+    return data.load_digits("train")[0], data.load_digits("test")[0]
+
+
+@pytest.fixture(scope="session")
+def rgb_patches():
+    """Real 8x8 RGB patches cut from scikit-learn's sample photos, uint8 [N, 8, 8, 3]."""
+    from sklearn.datasets import load_sample_images
+
+    photos = load_sample_images().images
+    patches = [
+        photo[r : r + 8, c : c + 8]
+        for photo in photos
+        for r in range(0, 400, 57)
+        for c in range(0, 600, 83)
+    ]
+    return np.stack(patches).astype(np.uint8)

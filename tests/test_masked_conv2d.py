@@ -1,0 +1,102 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_pixel.layers import MaskedConv2D, causal_kernel_mask
+from keras_pixel.testing import assert_layer_causal
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("color_channels", [1, 3])
+@pytest.mark.parametrize("kernel_size", [3, 5, (1, 3)])
+def test_gradients_respect_raster_and_color_order(mask_type, color_channels, kernel_size):
+    layer = MaskedConv2D(6, kernel_size, mask_type=mask_type, color_channels=color_channels)
+    assert_layer_causal(layer, (5, 5, 6 if color_channels == 3 else 2), mask_type,
+                        color_channels)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_rgb_image_input(mask_type):
+    layer = MaskedConv2D(9, 3, mask_type=mask_type, color_channels=3)
+    assert_layer_causal(layer, (4, 4, 3), mask_type, 3)
+
+
+def test_checker_catches_an_unmasked_convolution():
+    with pytest.raises(AssertionError, match="Not causal"):
+        assert_layer_causal(keras.layers.Conv2D(3, 3, padding="same"), (4, 4, 3), "B", 3)
+
+
+def test_checker_catches_mask_b_where_a_is_required():
+    layer = MaskedConv2D(3, 3, mask_type="B", color_channels=3)
+    with pytest.raises(AssertionError, match="Not causal"):
+        assert_layer_causal(layer, (4, 4, 3), "A", 3)
+
+
+def test_mask_values():
+    mask = causal_kernel_mask((3, 3), 3, 6, "A", 3)
+    np.testing.assert_array_equal(mask[0], 1)
+    np.testing.assert_array_equal(mask[1, 0], 1)
+    np.testing.assert_array_equal(mask[1, 2], 0)
+    np.testing.assert_array_equal(mask[2], 0)
+    # R (input 0) feeds G and B outputs (2..5), G feeds B, B feeds nothing.
+    np.testing.assert_array_equal(
+        mask[1, 1], [[0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0]]
+    )
+    mask_b = causal_kernel_mask((3, 3), 3, 3, "B", 3)
+    np.testing.assert_array_equal(mask_b[1, 1], np.triu(np.ones((3, 3))))
+    assert causal_kernel_mask((3, 3), 1, 1, "A", 1)[1, 1, 0, 0] == 0
+    assert causal_kernel_mask((3, 3), 1, 1, "B", 1)[1, 1, 0, 0] == 1
+
+
+def test_masked_before_any_training_step_and_after_updates():
+    layer = MaskedConv2D(4, 3, mask_type="A")
+    x = tf.random.normal((1, 5, 5, 1))
+    layer(x)
+    kernel = layer.kernel.numpy()
+    assert np.abs(kernel[2]).sum() > 0, "the kernel itself is not zeroed: the mask is applied"
+    layer.kernel.assign(kernel + 1.0)
+    assert_layer_causal(layer, (5, 5, 1), "A", 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(filters=4, kernel_size=4), "odd kernel"),
+        (dict(filters=4, kernel_size=(3, 2)), "odd kernel"),
+        (dict(filters=4, kernel_size=3, color_channels=3), "divisible by color_channels"),
+        (dict(filters=3, kernel_size=3, mask_type="C"), "mask_type"),
+        (dict(filters=3, kernel_size=3, color_channels=2), "color_channels"),
+        (dict(filters=3, kernel_size=3, padding="valid"), "padding"),
+        (dict(filters=3, kernel_size=3, strides=2), "strides"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MaskedConv2D(**kwargs)
+
+
+def test_input_channels_must_split_into_groups():
+    layer = MaskedConv2D(3, 3, color_channels=3)
+    with pytest.raises(ValueError, match="divisible by color_channels"):
+        layer(tf.zeros((1, 4, 4, 4)))
+
+
+def test_serialization_round_trip(tmp_path):
+    layer = MaskedConv2D(6, 5, mask_type="A", color_channels=3, use_bias=False)
+    x = tf.random.normal((2, 6, 6, 3))
+    y = layer(x)
+    config = layer.get_config()
+    assert config["mask_type"] == "A" and config["color_channels"] == 3
+    clone = MaskedConv2D.from_config(config)
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(clone(x), y)
+
+    inputs = keras.Input((6, 6, 3))
+    model = keras.Model(inputs, MaskedConv2D(6, 3, mask_type="A", color_channels=3)(inputs))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.layers[-1], MaskedConv2D)
+    np.testing.assert_array_equal(loaded(x), model(x))

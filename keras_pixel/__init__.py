@@ -12,7 +12,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "data", "distributions", "images", "layers", "models", "sampling", "testing", "zoo",
+    "data",
+    "distributions",
+    "images",
+    "layers",
+    "models",
+    "sampling",
+    "testing",
+    "zoo",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

@@ -27,7 +27,7 @@ def _parse_overrides(items):
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: --override takes KEY=VALUE, got {item!r}")
+            raise ValueError(f"--override takes KEY=VALUE, got {item!r}")
         try:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -46,8 +46,8 @@ def _load_data(args, model, split):
 
     images, labels = data.load(args.dataset, split, data_dir=args.data_dir)
     if tuple(images.shape[1:]) != tuple(model.image_shape):
-        raise SystemExit(
-            f"error: dataset {args.dataset!r} has images of shape {images.shape[1:]}, but "
+        raise ValueError(
+            f"dataset {args.dataset!r} has images of shape {images.shape[1:]}, but "
             f"{args.model} models {tuple(model.image_shape)}; pick a matching dataset or "
             f"pass --override image_shape=..."
         )
@@ -97,15 +97,22 @@ def cmd_train(args):
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=args.jit_compile)
     train_ds = data.make_dataset(
-        train_images, batch_size=batch_size, seed=args.seed, repeat=bool(args.steps_per_epoch),
+        train_images,
+        batch_size=batch_size,
+        seed=args.seed,
+        repeat=bool(args.steps_per_epoch),
         binarize_dynamic=args.binarize,
     )
     test_ds = data.make_dataset(test_images, batch_size=batch_size, shuffle=False)
     os.makedirs(args.output, exist_ok=True)
     start = time.time()
     history = model.fit(
-        train_ds, epochs=epochs, steps_per_epoch=args.steps_per_epoch,
-        validation_data=test_ds, verbose=args.verbose,
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        validation_data=test_ds,
+        verbose=args.verbose,
+        shuffle=False,
     )
     train_seconds = time.time() - start
     test_bpd = model.bits_per_dim(test_images)
@@ -113,9 +120,13 @@ def cmd_train(args):
     samples = model.sample(args.num_samples, seed=args.seed, progress=True)
     grid = save_image_grid(samples, os.path.join(args.output, "samples.png"))
     metrics = {
-        "model": args.model, "dataset": args.dataset, "epochs": epochs,
-        "batch_size": batch_size, "learning_rate": learning_rate,
-        "parameters": model.count_params(), "train_seconds": round(train_seconds, 1),
+        "model": args.model,
+        "dataset": args.dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "parameters": model.count_params(),
+        "train_seconds": round(train_seconds, 1),
         "test_bits_per_dim": test_bpd,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     }
@@ -129,8 +140,18 @@ def cmd_evaluate(args):
     images, _ = _load_data(args, model, args.split)
     bpd = model.bits_per_dim(images, batch_size=args.batch_size)
     nats = -float(model.log_prob(images, batch_size=args.batch_size).mean())
-    print(json.dumps({"model": args.model, "dataset": args.dataset, "split": args.split,
-                      "images": len(images), "bits_per_dim": bpd, "nats_per_image": nats}))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "dataset": args.dataset,
+                "split": args.split,
+                "images": len(images),
+                "bits_per_dim": bpd,
+                "nats_per_image": nats,
+            }
+        )
+    )
 
 
 def cmd_sample(args):
@@ -155,8 +176,10 @@ def cmd_complete(args):
     occluded = images.copy()
     occluded[:, args.known_rows :] = 0
     rows = np.concatenate([occluded, completions, images])
-    print(f"wrote {save_image_grid(rows, args.output, ncols=len(images))} "
-          "(rows: occluded, completed, original)")
+    print(
+        f"wrote {save_image_grid(rows, args.output, ncols=len(images))} "
+        "(rows: occluded, completed, original)"
+    )
 
 
 def build_parser():
@@ -164,41 +187,60 @@ def build_parser():
         prog="keras-pixel",
         description="Train, evaluate and sample autoregressive image models (PixelCNN family). "
         "MODEL is a zoo name: see `keras-pixel list`.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_args(p, weights_help="weights to load: a .keras or .weights.h5 file"):
         p.add_argument("model", metavar="MODEL", help="zoo name, see `keras-pixel list`")
         p.add_argument("--weights", default=None, help=weights_help)
-        p.add_argument("--override", action="append", metavar="KEY=VALUE",
-                       help="change a hyperparameter, e.g. --override num_layers=2 (repeatable)")
+        p.add_argument(
+            "--override",
+            action="append",
+            metavar="KEY=VALUE",
+            help="change a hyperparameter, e.g. --override num_layers=2 (repeatable)",
+        )
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     def data_args(p, default="digits"):
         p.add_argument("--dataset", default=default, help=f"dataset spec (default {default})")
         p.add_argument("--data-dir", default=None, help="tfds data_dir or MNIST idx folder")
-        p.add_argument("--binarize", action="store_true",
-                       help="dynamically binarize (binarized-MNIST experiments)")
+        p.add_argument(
+            "--binarize",
+            action="store_true",
+            help="dynamically binarize (binarized-MNIST experiments)",
+        )
         p.add_argument("--max-images", type=int, default=None, help="use only the first N")
 
     p = sub.add_parser("list", help="list the zoo's models")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("train", help="train a zoo model with model.fit; writes model.keras, "
-                       "samples.png and metrics.json to --output")
+    p = sub.add_parser(
+        "train",
+        help="train a zoo model with model.fit; writes model.keras, "
+        "samples.png and metrics.json to --output",
+    )
     model_args(p, "weights to start from (fine-tuning)")
     data_args(p, default=None)
     p.add_argument("--epochs", type=int, default=None, help="default: the preset's recipe")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=False,
-                   help="compile the train step with XLA (default off: slower on CPU here)")
+    p.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="compile the train step with XLA (default off: slower on CPU here)",
+    )
     p.add_argument("--num-samples", type=int, default=16, help="images in samples.png")
     p.add_argument("--output", default="runs/latest", help="output folder")
-    p.add_argument("--verbose", type=int, default=2 if not sys.stdout.isatty() else 1,
-                   help="Keras verbosity: 1 progress bar, 2 one line per epoch")
+    p.add_argument(
+        "--verbose",
+        type=int,
+        default=2 if not sys.stdout.isatty() else 1,
+        help="Keras verbosity: 1 progress bar, 2 one line per epoch",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="report bits/dim and nats/image on a dataset split")

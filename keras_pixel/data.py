@@ -88,15 +88,17 @@ def load_mnist_idx(directory, split="train"):
     return images[..., None].copy(), labels.astype(np.int64)
 
 
-def load_tfds(name, split="train", data_dir=None, image_key="image", label_key="label",
-              download=True):
+def load_tfds(
+    name, split="train", data_dir=None, image_key="image", label_key="label", download=True
+):
     """Any ``tensorflow-datasets`` image dataset as uint8 arrays.
 
     Args:
         name: tfds name, e.g. ``"mnist"`` or ``"cifar10"``.
         split: tfds split string.
         data_dir: where tfds keeps its data (passed through).
-        image_key, label_key: feature names; labels are ``None`` if absent.
+        image_key: name of the image feature.
+        label_key: name of the label feature; labels are ``None`` if absent.
         download: let tfds download and prepare the data if missing.
 
     Returns:
@@ -175,8 +177,16 @@ def binarize(images, seed=None):
     return np.where(rng.random(images.shape) < images / 255.0, 255, 0).astype(np.uint8)
 
 
-def make_dataset(images, labels=None, batch_size=32, shuffle=True, seed=None, repeat=False,
-                 binarize_dynamic=False, drop_remainder=False):
+def make_dataset(
+    images,
+    labels=None,
+    batch_size=32,
+    shuffle=True,
+    seed=None,
+    repeat=False,
+    binarize_dynamic=False,
+    drop_remainder=False,
+):
     """A ``tf.data`` pipeline over in-memory uint8 images.
 
     Shuffles over the whole set every epoch (before batching), batches,
@@ -189,7 +199,9 @@ def make_dataset(images, labels=None, batch_size=32, shuffle=True, seed=None, re
         shuffle: reshuffle every epoch.
         seed: shuffle seed.
         repeat: repeat forever (use with ``steps_per_epoch``).
-        binarize_dynamic: draw a fresh binarization of every batch.
+        binarize_dynamic: draw a fresh binarization of every batch, new in every
+            epoch (the random state lives in a ``tf.random.Generator`` that
+            outlasts the iterators ``fit`` opens per epoch).
         drop_remainder: drop the last, smaller batch.
 
     Returns:
@@ -208,12 +220,18 @@ def make_dataset(images, labels=None, batch_size=32, shuffle=True, seed=None, re
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if binarize_dynamic:
+        generator = (
+            tf.random.Generator.from_non_deterministic_state()
+            if seed is None
+            else tf.random.Generator.from_seed(seed)
+        )
+
         def _binarize(x, *rest):
             p = tf.cast(x, tf.float32) / 255.0
-            x = tf.cast(tf.random.uniform(tf.shape(x)) < p, tf.uint8) * 255
+            x = tf.cast(generator.uniform(tf.shape(x)) < p, tf.uint8) * 255
             return (x, *rest) if rest else x
 
-        ds = ds.map(_binarize, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_binarize)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -236,6 +254,18 @@ def load(spec, split="train", data_dir=None):
     Returns:
         ``(images, labels)``: uint8 ``[N, H, W, C]``, int64 ``[N]`` or None.
     """
+    _check_split(split)
+    images, labels = _load_spec(spec, split, data_dir)
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"Dataset {spec!r} must give uint8 images [N, H, W, 1 or 3], got "
+            f"{images.dtype} {images.shape}."
+        )
+    return images, labels
+
+
+def _load_spec(spec, split, data_dir):
     kind, _, arg = spec.partition(":")
     if kind == "digits":
         return load_digits(split)

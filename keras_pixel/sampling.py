@@ -57,9 +57,7 @@ def _naive_sampler(model):
             step_seed = tf.random.experimental.stateless_fold_in(seed, t)
             values = model.sample_subpixel(outputs, canvas, i, j, c, step_seed, temperature)
             position = tf.stack([i, j, c])
-            indices = tf.concat(
-                [rows[:, None], tf.tile(position[None, :], [batch, 1])], axis=1
-            )
+            indices = tf.concat([rows[:, None], tf.tile(position[None, :], [batch, 1])], axis=1)
             canvas = tf.tensor_scatter_nd_update(canvas, indices, tf.cast(values, canvas.dtype))
             return t + 1, canvas
 

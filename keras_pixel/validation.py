@@ -11,7 +11,9 @@ def normalize_image_shape(image_shape):
     try:
         shape = tuple(int(d) for d in image_shape)
     except (TypeError, ValueError):
-        raise ValueError(f"image_shape must be (height, width, channels), got {image_shape!r}.")
+        raise ValueError(
+            f"image_shape must be (height, width, channels), got {image_shape!r}."
+        ) from None
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"image_shape must be (height, width, channels), got {image_shape!r}.")
     if shape[2] not in (1, 3):
@@ -74,7 +76,7 @@ def check_temperature(temperature):
     try:
         value = float(temperature)
     except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}.")
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}.") from None
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
     return value

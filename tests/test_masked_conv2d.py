@@ -12,8 +12,7 @@ from keras_pixel.testing import assert_layer_causal
 @pytest.mark.parametrize("kernel_size", [3, 5, (1, 3)])
 def test_gradients_respect_raster_and_color_order(mask_type, color_channels, kernel_size):
     layer = MaskedConv2D(6, kernel_size, mask_type=mask_type, color_channels=color_channels)
-    assert_layer_causal(layer, (5, 5, 6 if color_channels == 3 else 2), mask_type,
-                        color_channels)
+    assert_layer_causal(layer, (5, 5, 6 if color_channels == 3 else 2), mask_type, color_channels)
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])

@@ -178,8 +178,7 @@ def test_bad_hyperparameters(kwargs, message):
 
 def test_fit_reports_bits_per_dim_and_lowers_it_on_real_digits(digits):
     train, test = digits
-    model = PixelCNN((8, 8, 1), num_layers=2, filters=16, output_filters=64,
-                     first_kernel_size=5)
+    model = PixelCNN((8, 8, 1), num_layers=2, filters=16, output_filters=64, first_kernel_size=5)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     before = model.evaluate(test, batch_size=64, verbose=0, return_dict=True)
     history = model.fit(train, batch_size=32, epochs=4, verbose=0, shuffle=True)

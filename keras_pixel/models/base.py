@@ -90,9 +90,7 @@ class AutoregressiveModel(keras.Model):
 
     def subpixel_log_prob(self, outputs, images):
         """Conditional log-prob in nats of every subpixel, float32 ``[B, H, W, C]``."""
-        return self.output_distribution(outputs).distribution.log_prob(
-            tf.cast(images, tf.int32)
-        )
+        return self.output_distribution(outputs).distribution.log_prob(tf.cast(images, tf.int32))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Negative log-likelihood in nats per image, averaged over the batch.
@@ -192,7 +190,10 @@ class AutoregressiveModel(keras.Model):
         Args:
             images: uint8 ``[B, H, W, C]``; rows from ``num_known_rows`` on are ignored.
             num_known_rows: int in [0, H].
-            temperature, seed, method, progress: as in :meth:`sample`.
+            temperature: as in :meth:`sample`.
+            seed: as in :meth:`sample`.
+            method: as in :meth:`sample`.
+            progress: as in :meth:`sample`.
 
         Returns:
             uint8 numpy ``[B, H, W, C]`` whose first ``num_known_rows`` rows equal

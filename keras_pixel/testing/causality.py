@@ -11,8 +11,9 @@ import tensorflow as tf
 from keras_pixel.layers.masking import channel_groups
 
 
-def assert_autoregressive(model, images=None, num_positions=8, seed=0, atol=1e-5,
-                          min_change=1e-6, log_prob_fn=None):
+def assert_autoregressive(
+    model, images=None, num_positions=8, seed=0, atol=1e-5, min_change=1e-6, log_prob_fn=None
+):
     """Checks that ``model`` is autoregressive by perturbing single subpixels.
 
     For each of ``num_positions`` random subpixels p (never the last one), the
@@ -67,8 +68,7 @@ def assert_autoregressive(model, images=None, num_positions=8, seed=0, atol=1e-5
     return positions
 
 
-def layer_dependency_mask(spatial_shape, in_channels, out_channels, mask_type,
-                          color_channels):
+def layer_dependency_mask(spatial_shape, in_channels, out_channels, mask_type, color_channels):
     """Which input subpixels each output may depend on, for a causal layer.
 
     Output ``(i, j, g')`` may see input ``(i2, j2, g)`` when ``(i2, j2)`` comes
@@ -84,8 +84,8 @@ def layer_dependency_mask(spatial_shape, in_channels, out_channels, mask_type,
     same = order[:, :, None, None] == order[None, None, :, :]
     g_in = channel_groups(in_channels, color_channels)
     g_out = channel_groups(out_channels, color_channels)
-    center = (g_in[None, :] < g_out[:, None]) if mask_type == "A" else (
-        g_in[None, :] <= g_out[:, None]
+    center = (
+        (g_in[None, :] < g_out[:, None]) if mask_type == "A" else (g_in[None, :] <= g_out[:, None])
     )
     allowed = before[:, :, None, :, :, None] | (
         same[:, :, None, :, :, None] & center[None, None, :, None, None, :]
@@ -93,8 +93,7 @@ def layer_dependency_mask(spatial_shape, in_channels, out_channels, mask_type,
     return allowed
 
 
-def assert_layer_causal(layer, input_shape, mask_type, color_channels, seed=0,
-                        output_fn=None):
+def assert_layer_causal(layer, input_shape, mask_type, color_channels, seed=0, output_fn=None):
     """Checks a layer's causal structure exactly, from its Jacobian.
 
     The gradient of every output ``(i, j, channel)`` must be zero with respect

@@ -6,8 +6,7 @@ from keras_pixel.zoo.registry import register
 register(
     "pixelcnn_digits",
     PixelCNN,
-    dict(image_shape=(8, 8, 1), num_layers=3, filters=32, output_filters=128,
-         first_kernel_size=5),
+    dict(image_shape=(8, 8, 1), num_layers=3, filters=32, output_filters=128, first_kernel_size=5),
     description="Small PixelCNN for scikit-learn's 8x8 digits (offline demo and tests).",
     dataset="digits",
     train=dict(epochs=30, batch_size=32, learning_rate=2e-3),

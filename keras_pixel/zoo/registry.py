@@ -63,15 +63,27 @@ def _constructor_args(cls):
     return names | {"name", "dtype"}
 
 
-def register(name, model_class, config, description="", dataset="", paper_result=None,
-             train=None, overwrite=False):
+def register(
+    name,
+    model_class,
+    config,
+    description="",
+    dataset="",
+    paper_result=None,
+    train=None,
+    overwrite=False,
+):
     """Adds a named model to the zoo.
 
     Args:
         name: the name used with :func:`load`.
         model_class: an ``AutoregressiveModel`` subclass.
         config: dict of constructor arguments.
-        description, dataset, paper_result, train: see :class:`Preset`.
+        description: one line for ``keras-pixel list``.
+        dataset: the dataset spec it trains on.
+        paper_result: the paper's number, as text, or None.
+        train: recommended training settings (``epochs``, ``batch_size``,
+            ``learning_rate``).
         overwrite: replace an existing entry of the same name.
 
     Returns:
@@ -81,8 +93,9 @@ def register(name, model_class, config, description="", dataset="", paper_result
         raise ValueError(f"A zoo name must be a non-empty string, got {name!r}.")
     if name in _REGISTRY and not overwrite:
         raise ValueError(f"{name!r} is already registered; pass overwrite=True to replace it.")
-    preset = Preset(name, model_class, dict(config), description, dataset, paper_result,
-                    dict(train or {}))
+    preset = Preset(
+        name, model_class, dict(config), description, dataset, paper_result, dict(train or {})
+    )
     _REGISTRY[name] = preset
     return preset
 

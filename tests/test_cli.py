@@ -1,0 +1,127 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_pixel.cli import main
+
+TINY = ["--override", "num_layers=1", "--override", "filters=8"]
+
+
+def test_help_is_fast_and_explains_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "keras_pixel.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for word in ("train", "evaluate", "sample", "complete", "list", "examples"):
+        assert word in out
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "pixelcnn_mnist" in out and "pixelcnn_cifar" in out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(
+        [
+            "train",
+            "pixelcnn_digits",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "1",
+            "--output",
+            str(out),
+            "--num-samples",
+            "4",
+            *TINY,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_model_samples_and_metrics(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert 0 < metrics["test_bits_per_dim"] < 8
+    assert (trained / "model.keras").exists()
+    grid = np.asarray(Image.open(trained / "samples.png"))
+    assert grid.ndim == 2 and grid.shape[0] >= 128
+
+
+def test_evaluate(trained, capsys):
+    assert (
+        main(
+            [
+                "evaluate",
+                "pixelcnn_digits",
+                "--weights",
+                str(trained / "model.keras"),
+                "--max-images",
+                "50",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["images"] == 50 and 0 < result["bits_per_dim"] < 8
+
+
+def test_sample_and_complete(trained, tmp_path):
+    weights = str(trained / "model.keras")
+    assert (
+        main(
+            [
+                "sample",
+                "pixelcnn_digits",
+                "--weights",
+                weights,
+                "--num",
+                "3",
+                "--output",
+                str(tmp_path / "s.png"),
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "s.png").format == "PNG"
+    assert (
+        main(
+            [
+                "complete",
+                "pixelcnn_digits",
+                "--weights",
+                weights,
+                "--num",
+                "2",
+                "--known-rows",
+                "4",
+                "--output",
+                str(tmp_path / "c.png"),
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "c.png").size[1] > Image.open(tmp_path / "c.png").size[0]
+
+
+def test_errors_are_reported_not_raised(capsys):
+    assert main(["evaluate", "no_such_model"]) == 2
+    assert "Unknown zoo model" in capsys.readouterr().err
+    assert main(["evaluate", "pixelcnn_mnist", "--dataset", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert "(8, 8, 1)" in err and "(28, 28, 1)" in err
+    assert main(["train", "pixelcnn_digits", "--override", "oops"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

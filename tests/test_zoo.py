@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from keras_pixel import zoo
+from keras_pixel.models import AutoregressiveModel, PixelCNN
+from keras_pixel.testing import assert_autoregressive
+
+# Test-sized overrides for entries whose full size is slow to build on 2 cores.
+SMALL = {
+    "pixelcnn_cifar": dict(image_shape=(6, 6, 3), num_layers=2, filters=6, output_filters=12),
+    "pixelcnn_mnist": dict(image_shape=(7, 7, 1), num_layers=2),
+}
+
+
+def test_registered_entries():
+    names = zoo.list_models()
+    assert {"pixelcnn_mnist", "pixelcnn_cifar", "pixelcnn_digits"} <= set(names)
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_entry_builds_and_is_causal(name):
+    model = zoo.load(name, **SMALL.get(name, {}))
+    assert isinstance(model, AutoregressiveModel)
+    assert_autoregressive(model, num_positions=4)
+
+
+def test_full_size_configurations():
+    cifar = zoo.get_preset("pixelcnn_cifar")
+    assert cifar.config["image_shape"] == (32, 32, 3) and cifar.config["num_layers"] == 15
+    assert zoo.get_preset("pixelcnn_mnist").config["image_shape"] == (28, 28, 1)
+    model = zoo.load("pixelcnn_mnist")
+    assert model.image_shape == (28, 28, 1)
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(zoo.UnknownModelError, match="pixelcnn_mnist") as info:
+        zoo.load("pixelcnn_mnst")
+    assert "Did you mean" in str(info.value)
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
+
+
+def test_overrides_and_unknown_overrides():
+    model = zoo.load("pixelcnn_digits", num_layers=1, filters=4)
+    assert model.num_layers == 1 and model.filters == 4
+    with pytest.raises(ValueError, match="num_layer"):
+        zoo.load("pixelcnn_digits", num_layer=1)
+
+
+def test_pretrained_weights_absent_is_a_clear_error():
+    with pytest.raises(ValueError, match="No pretrained weights"):
+        zoo.load("pixelcnn_cifar", weights="pretrained")
+
+
+def test_weights_from_files(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)
+    model = zoo.load("pixelcnn_digits", num_layers=1)
+    model.save_weights(tmp_path / "w.weights.h5")
+    model.save(tmp_path / "m.keras")
+    for path in (tmp_path / "w.weights.h5", tmp_path / "m.keras"):
+        loaded = zoo.load("pixelcnn_digits", weights=path, num_layers=1)
+        np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
+
+
+def test_bad_weight_files_are_rejected(tmp_path):
+    corrupt = tmp_path / "bad.weights.h5"
+    corrupt.write_bytes(b"not an hdf5 file")
+    with pytest.raises(ValueError):
+        zoo.load("pixelcnn_digits", weights=corrupt)
+    other = zoo.load("pixelcnn_digits", num_layers=1)
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="different architecture"):
+        zoo.load("pixelcnn_digits", weights=tmp_path / "other.keras")
+    other.save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(ValueError):
+        zoo.load("pixelcnn_digits", weights=tmp_path / "other.weights.h5")
+    with pytest.raises(FileNotFoundError):
+        zoo.load("pixelcnn_digits", weights=tmp_path / "missing.weights.h5")
+
+
+def test_register_a_custom_entry():
+    zoo.register(
+        "tiny_test_pixelcnn",
+        PixelCNN,
+        dict(image_shape=(4, 4, 1), num_layers=0, filters=2, output_filters=4),
+    )
+    try:
+        assert "tiny_test_pixelcnn" in zoo.list_models()
+        assert zoo.load("tiny_test_pixelcnn").image_shape == (4, 4, 1)
+        with pytest.raises(ValueError, match="already registered"):
+            zoo.register("tiny_test_pixelcnn", PixelCNN, {})
+    finally:
+        zoo.registry._REGISTRY.pop("tiny_test_pixelcnn")

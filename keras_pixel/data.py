@@ -120,6 +120,56 @@ def load_tfds(
     return images.astype(np.uint8), (np.asarray(labels, np.int64) if labels else None)
 
 
+def tfds_dataset(
+    name,
+    split="train",
+    data_dir=None,
+    batch_size=32,
+    shuffle=True,
+    seed=None,
+    with_labels=False,
+    image_key="image",
+    label_key="label",
+    download=True,
+):
+    """A streaming ``tf.data`` pipeline over a ``tensorflow-datasets`` image dataset.
+
+    Unlike :func:`load_tfds` nothing is held in memory, so it suits datasets of
+    any size.
+
+    Args:
+        name: tfds name, e.g. ``"mnist"``, ``"cifar10"``.
+        split: tfds split string.
+        data_dir: passed to ``tfds.load``.
+        batch_size: images per batch.
+        shuffle: shuffle files and examples (buffer of 10,000).
+        seed: shuffle seed.
+        with_labels: yield ``(images, labels)`` instead of images.
+        image_key: name of the image feature.
+        label_key: name of the label feature.
+        download: let tfds download and prepare the data if missing.
+
+    Returns:
+        ``tf.data.Dataset`` of uint8 ``[batch, H, W, C]`` (and int64 labels).
+    """
+    import tensorflow_datasets as tfds
+
+    ds = tfds.load(name, split=split, data_dir=data_dir, download=download, shuffle_files=shuffle)
+
+    def _select(example):
+        image = tf.cast(example[image_key], tf.uint8)
+        if image.shape.rank == 2:
+            image = image[..., None]
+        if with_labels:
+            return image, tf.cast(example[label_key], tf.int64)
+        return image
+
+    ds = ds.map(_select, num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def load_image_folder(directory, image_size=None, channels=None):
     """Images from a folder tree (png, jpg, bmp, gif), labels from sub-folder names.
 

@@ -75,7 +75,10 @@ def test_tfds_loader_with_mocked_mnist():
 
     with tfds.testing.mock_data(num_examples=7):
         x, y = data.load_tfds("mnist", "train")
+        ds = data.tfds_dataset("mnist", "test", batch_size=4, with_labels=True)
+        images, labels = next(iter(ds))
     assert x.shape == (7, 28, 28, 1) and x.dtype == np.uint8 and y.shape == (7,)
+    assert images.shape == (4, 28, 28, 1) and images.dtype == "uint8" and labels.shape == (4,)
 
 
 def test_image_folder(tmp_path, rgb_patches):

@@ -45,12 +45,13 @@ def _naive_sampler(model):
     height, width, channels = model.image_shape
 
     @tf.function(reduce_retracing=True)
-    def run(images, t0, t1, seed, temperature):
+    def run(images, condition, t0, t1, seed, temperature):
         batch = tf.shape(images)[0]
         rows = tf.range(batch)
 
         def body(t, canvas):
-            outputs = model(canvas, training=False)
+            inputs = canvas if condition is None else (canvas, condition)
+            outputs = model(inputs, training=False)
             i = t // (width * channels)
             j = (t // channels) % width
             c = t % channels
@@ -67,7 +68,9 @@ def _naive_sampler(model):
     return run
 
 
-def run_sampler(model, canvas, start, seed, temperature, method="naive", progress=False):
+def run_sampler(
+    model, canvas, start, seed, temperature, method="naive", progress=False, condition=None
+):
     """Fills every subpixel of ``canvas`` from raster index ``start`` on.
 
     Args:
@@ -79,6 +82,7 @@ def run_sampler(model, canvas, start, seed, temperature, method="naive", progres
         temperature: float > 0.
         method: ``"naive"``.
         progress: show a tqdm progress bar over the subpixels.
+        condition: float ``[B, D]`` condition vectors for conditional models.
 
     Returns:
         uint8 numpy ``[B, H, W, C]``.
@@ -90,6 +94,8 @@ def run_sampler(model, canvas, start, seed, temperature, method="naive", progres
     sampler = model._get_sampler(method, _naive_sampler)
     canvas = tf.cast(tf.convert_to_tensor(canvas), tf.int32)
     temperature = tf.constant(temperature, tf.float32)
+    if condition is not None:
+        condition = tf.constant(condition, tf.float32)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -98,7 +104,7 @@ def run_sampler(model, canvas, start, seed, temperature, method="naive", progres
     t = start
     while t < total:
         stop = min(total, (t // row + 1) * row)
-        canvas = sampler(canvas, tf.constant(t), tf.constant(stop), seed, temperature)
+        canvas = sampler(canvas, condition, tf.constant(t), tf.constant(stop), seed, temperature)
         if bar is not None:
             bar.update(stop - t)
         t = stop

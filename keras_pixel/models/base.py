@@ -20,27 +20,42 @@ from keras_pixel.validation import (
 class AutoregressiveModel(keras.Model):
     """Base class of the autoregressive image models.
 
-    A subclass defines the network in ``call(images) -> outputs`` (for the
-    256-way softmax: logits ``[B, H, W, C, 256]``) such that the outputs at
-    subpixel ``(i, j, c)`` depend only on subpixels before it in raster order.
-    Subclasses with another likelihood override :meth:`output_distribution` and
-    :meth:`sample_subpixel`.
+    A subclass defines the network in :meth:`forward` (for the 256-way softmax:
+    float images ``[B, H, W, C]`` in [-1, 1] -> logits ``[B, H, W, C, 256]``) such
+    that the outputs at subpixel ``(i, j, c)`` depend only on subpixels before it
+    in raster order. Subclasses with another likelihood override
+    :meth:`output_distribution` and :meth:`sample_subpixel`.
 
     The base turns this into a trainable density model:
 
-    * ``fit(images)``: uint8 images are their own targets; the loss is the
-      negative log-likelihood in nats per image and the ``bits_per_dim`` metric
-      is reported (``evaluate`` returns it too);
+    * ``model(images)`` or ``model((images, labels))`` -> the network outputs;
+    * ``fit(images)`` (``fit((images, labels))`` for conditional models): uint8
+      images are their own targets; the loss is the negative log-likelihood in
+      nats per image and the ``bits_per_dim`` metric is reported (``evaluate``
+      returns it too);
     * :meth:`log_prob`, :meth:`sample`, :meth:`complete`.
 
     Args:
         image_shape: ``(H, W, C)`` with C = 1 or 3.
+        num_classes: for a class-conditional model, the number of classes;
+            labels are then integer ids ``[B]`` or one-hot vectors
+            ``[B, num_classes]``.
+        condition_dim: for a model conditioned on arbitrary vectors ``[B, D]``,
+            their size ``D`` (exclusive with ``num_classes``).
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``, ...).
     """
 
-    def __init__(self, image_shape, **kwargs):
+    def __init__(self, image_shape, num_classes=None, condition_dim=None, **kwargs):
         super().__init__(**kwargs)
         self._image_shape = normalize_image_shape(image_shape)
+        if num_classes is not None and condition_dim is not None:
+            raise ValueError("Pass num_classes (labels) or condition_dim (vectors), not both.")
+        self.num_classes = (
+            None if num_classes is None else check_positive_int(num_classes, "num_classes")
+        )
+        self.condition_dim = (
+            None if condition_dim is None else check_positive_int(condition_dim, "condition_dim")
+        )
         self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
         self._samplers = {}
         self._log_prob_fn = None
@@ -56,9 +71,93 @@ class AutoregressiveModel(keras.Model):
         h, w, c = self._image_shape
         return h * w * c
 
+    @property
+    def conditional(self):
+        """Whether the model needs labels (or condition vectors)."""
+        return self.num_classes is not None or self.condition_dim is not None
+
+    @property
+    def condition_size(self):
+        """Length of the condition vector the network sees, or None."""
+        return self.num_classes if self.num_classes is not None else self.condition_dim
+
     def _build_from_images(self):
         """Creates every weight by one forward pass on a blank batch."""
-        self(ops.zeros((1, *self._image_shape), dtype="uint8"))
+        images = ops.zeros((1, *self._image_shape), dtype="uint8")
+        if self.conditional:
+            self((images, ops.zeros((1, self.condition_size))))
+        else:
+            self(images)
+
+    def forward(self, x, condition=None, training=False):
+        """The network: float images in [-1, 1] -> outputs of the likelihood.
+
+        Args:
+            x: float ``[B, H, W, C]``, the images scaled to [-1, 1].
+            condition: float ``[B, condition_size]`` or None.
+            training: Keras training flag.
+        """
+        raise NotImplementedError
+
+    def call(self, inputs, training=False):
+        images, labels = self._split_inputs(inputs)
+        return self.forward(self.preprocess(images), self._condition(labels), training=training)
+
+    def _split_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            images, labels = inputs["images"], inputs.get("labels")
+        elif isinstance(inputs, (tuple, list)):
+            if len(inputs) != 2:
+                raise ValueError(f"{self.name} takes images or (images, labels).")
+            images, labels = inputs
+        else:
+            images, labels = inputs, None
+        if self.conditional and labels is None:
+            raise ValueError(
+                f"{self.name} is conditional: call it on (images, labels) and fit it on a "
+                "dataset of (images, labels)."
+            )
+        if not self.conditional and labels is not None:
+            raise ValueError(f"{self.name} is unconditional: it takes no labels.")
+        return images, labels
+
+    def _condition(self, labels):
+        """Labels (int ids or vectors) -> float condition ``[B, condition_size]``."""
+        if labels is None:
+            return None
+        labels = ops.convert_to_tensor(labels)
+        if "int" in str(labels.dtype):
+            if self.num_classes is None:
+                raise ValueError(
+                    f"{self.name} is conditioned on vectors of size {self.condition_dim}, "
+                    "not on integer labels."
+                )
+            if len(labels.shape) == 2 and labels.shape[-1] == 1:
+                labels = labels[:, 0]
+            return ops.one_hot(labels, self.num_classes, dtype=self.compute_dtype)
+        return ops.cast(labels, self.compute_dtype)
+
+    def _pack_conditional(self, data):
+        """Turns ``(images, labels[, weights])`` batches into ``((images, labels),)``."""
+        if not self.conditional:
+            return data
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, (tuple, list, dict)):
+            return data
+        if y is None:
+            raise ValueError(
+                f"{self.name} is conditional: the dataset must yield (images, labels)."
+            )
+        return keras.utils.pack_x_y_sample_weight((x, y), None, sample_weight)
+
+    def train_step(self, data):
+        return super().train_step(self._pack_conditional(data))
+
+    def test_step(self, data):
+        return super().test_step(self._pack_conditional(data))
+
+    def predict_step(self, data):
+        return super().predict_step(self._pack_conditional(data))
 
     def preprocess(self, images):
         """uint8 ``[B, H, W, C]`` -> float ``[B, H, W, C]`` in [-1, 1]."""
@@ -99,7 +198,8 @@ class AutoregressiveModel(keras.Model):
         ``bits_per_dim`` metric.
         """
         del y, training
-        nll = -ops.sum(self.subpixel_log_prob(y_pred, x), axis=(1, 2, 3))
+        images = self._split_inputs(x)[0]
+        nll = -ops.sum(self.subpixel_log_prob(y_pred, images), axis=(1, 2, 3))
         if sample_weight is not None:
             sample_weight = ops.cast(sample_weight, nll.dtype)
             loss = ops.sum(nll * sample_weight) / ops.maximum(ops.sum(sample_weight), 1e-12)
@@ -120,7 +220,60 @@ class AutoregressiveModel(keras.Model):
     def _check(self, images, name="images"):
         return check_images(images, self._image_shape, name=name)
 
-    def log_prob(self, images, reduce=True, batch_size=64):
+    def _check_labels(self, labels, batch):
+        """Validates labels for ``batch`` images -> float32 numpy ``[batch, D]`` or None.
+
+        Integer labels are class ids in ``[0, num_classes)`` (one per image, or one
+        for all); float labels are vectors ``[batch, D]`` (or one ``[D]`` for all).
+        """
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError(f"{self.name} is unconditional: it takes no labels.")
+            return None
+        if labels is None:
+            what = (
+                f"class ids in [0, {self.num_classes})"
+                if self.num_classes
+                else (f"vectors of size {self.condition_dim}")
+            )
+            raise ValueError(f"{self.name} is conditional: pass labels= ({what}).")
+        if isinstance(labels, tf.Tensor):
+            labels = labels.numpy()
+        array = np.asarray(labels)
+        if array.dtype == bool:
+            raise ValueError(f"labels must be integer class ids or float vectors, got {array}.")
+        if np.issubdtype(array.dtype, np.integer):
+            if self.num_classes is None:
+                raise ValueError(
+                    f"{self.name} is conditioned on float vectors of size {self.condition_dim}, "
+                    "not on integer labels."
+                )
+            if array.ndim == 0:
+                array = np.full((batch,), array)
+            if array.shape != (batch,):
+                raise ValueError(
+                    f"labels must have shape ({batch},), one per image, got {array.shape}."
+                )
+            if array.size and (array.min() < 0 or array.max() >= self.num_classes):
+                raise ValueError(
+                    f"labels must be class ids in [0, {self.num_classes}), got values in "
+                    f"[{array.min()}, {array.max()}]."
+                )
+            return np.eye(self.num_classes, dtype=np.float32)[array]
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"labels must be integers or floats, got dtype {array.dtype}.")
+        size = self.condition_size
+        if array.ndim == 1 and array.shape[0] == size:
+            array = np.broadcast_to(array, (batch, size))
+        if array.shape != (batch, size):
+            raise ValueError(
+                f"condition vectors must have shape ({batch}, {size}), got {array.shape}."
+            )
+        if not np.all(np.isfinite(array)):
+            raise ValueError("condition vectors must be finite.")
+        return array.astype(np.float32)
+
+    def log_prob(self, images, reduce=True, batch_size=64, labels=None):
         """Log-likelihood in nats of uint8 images.
 
         Args:
@@ -129,22 +282,29 @@ class AutoregressiveModel(keras.Model):
                 log-prob of each subpixel given every subpixel before it in
                 raster order (rows, then columns, then R, G, B).
             batch_size: images per forward pass.
+            labels: for conditional models (required there): class ids ``[B]``
+                (or one int for all) or condition vectors ``[B, D]``.
 
         Returns:
             float32 numpy ``[B]`` (``reduce=True``) or ``[B, H, W, C]``; the sum of
             the unreduced form over ``H, W, C`` is the reduced form.
         """
         images = self._check(images)
+        condition = self._check_labels(labels, len(images))
         batch_size = check_positive_int(batch_size, "batch_size")
         if self._log_prob_fn is None:
 
             @tf.function(reduce_retracing=True)
-            def fn(batch):
-                return self.subpixel_log_prob(self(batch, training=False), batch)
+            def fn(batch, condition):
+                inputs = batch if condition is None else (batch, condition)
+                return self.subpixel_log_prob(self(inputs, training=False), batch)
 
             self._log_prob_fn = fn
         parts = [
-            self._log_prob_fn(tf.constant(images[k : k + batch_size])).numpy()
+            self._log_prob_fn(
+                tf.constant(images[k : k + batch_size]),
+                None if condition is None else tf.constant(condition[k : k + batch_size]),
+            ).numpy()
             for k in range(0, len(images), batch_size)
         ]
         per_subpixel = (
@@ -154,12 +314,12 @@ class AutoregressiveModel(keras.Model):
             return per_subpixel.sum(axis=(1, 2, 3), dtype=np.float32)
         return per_subpixel
 
-    def bits_per_dim(self, images, batch_size=64):
+    def bits_per_dim(self, images, batch_size=64, labels=None):
         """Mean negative log-likelihood of ``images`` in bits per subpixel (float)."""
-        nll = -self.log_prob(images, batch_size=batch_size).astype(np.float64)
+        nll = -self.log_prob(images, batch_size=batch_size, labels=labels).astype(np.float64)
         return float(nll.mean() / (self.num_dims * math.log(2.0)))
 
-    def sample(self, num, temperature=1.0, seed=None, method="naive", progress=False):
+    def sample(self, num, temperature=1.0, seed=None, method="naive", progress=False, labels=None):
         """Draws ``num`` images from the model.
 
         Args:
@@ -170,20 +330,30 @@ class AutoregressiveModel(keras.Model):
             method: ``"naive"``: one full forward pass per subpixel inside a
                 compiled ``tf.while_loop``.
             progress: show a progress bar.
+            labels: for conditional models (required there): the class of each
+                image ``[num]`` (or one int for all), or condition vectors.
 
         Returns:
             uint8 numpy ``[num, H, W, C]``.
         """
         num = check_positive_int(num, "num")
+        condition = self._check_labels(labels, num)
         temperature = check_temperature(temperature)
         sampling.check_method(method)
         canvas = np.zeros((num, *self._image_shape), np.uint8)
         return sampling.run_sampler(
-            self, canvas, 0, sampling.make_seed(seed), temperature, method, progress
+            self, canvas, 0, sampling.make_seed(seed), temperature, method, progress, condition
         )
 
     def complete(
-        self, images, num_known_rows, temperature=1.0, seed=None, method="naive", progress=False
+        self,
+        images,
+        num_known_rows,
+        temperature=1.0,
+        seed=None,
+        method="naive",
+        progress=False,
+        labels=None,
     ):
         """Keeps the first ``num_known_rows`` rows of ``images`` and samples the rest.
 
@@ -194,12 +364,14 @@ class AutoregressiveModel(keras.Model):
             seed: as in :meth:`sample`.
             method: as in :meth:`sample`.
             progress: as in :meth:`sample`.
+            labels: as in :meth:`sample`, one per image.
 
         Returns:
             uint8 numpy ``[B, H, W, C]`` whose first ``num_known_rows`` rows equal
             those of ``images``.
         """
         images = self._check(images)
+        condition = self._check_labels(labels, len(images))
         height, width, channels = self._image_shape
         if (
             isinstance(num_known_rows, bool)
@@ -217,10 +389,21 @@ class AutoregressiveModel(keras.Model):
             return canvas
         start = int(num_known_rows) * width * channels
         return sampling.run_sampler(
-            self, canvas, start, sampling.make_seed(seed), temperature, method, progress
+            self,
+            canvas,
+            start,
+            sampling.make_seed(seed),
+            temperature,
+            method,
+            progress,
+            condition,
         )
 
     def get_config(self):
         config = super().get_config()
         config["image_shape"] = list(self._image_shape)
+        if self.num_classes is not None:
+            config["num_classes"] = self.num_classes
+        if self.condition_dim is not None:
+            config["condition_dim"] = self.condition_dim
         return config

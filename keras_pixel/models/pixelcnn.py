@@ -19,7 +19,7 @@ class PixelCNN(AutoregressiveModel):
     ReLU and a 1x1 mask-B convolution to ``C * 256`` logits. With RGB images every
     layer uses the R -> G -> B channel-group masking.
 
-    ``call``: uint8 ``[B, H, W, C]`` -> logits ``[B, H, W, C, 256]``.
+    ``model(images)``: uint8 ``[B, H, W, C]`` -> logits ``[B, H, W, C, 256]``.
 
     Args:
         image_shape: ``(H, W, C)``, C = 1 or 3.
@@ -66,8 +66,9 @@ class PixelCNN(AutoregressiveModel):
         )
         self._build_from_images()
 
-    def call(self, images, training=False):
-        h = self.input_conv(self.preprocess(images))
+    def forward(self, x, condition=None, training=False):
+        del condition, training
+        h = self.input_conv(x)
         for block in self.blocks:
             h = block(h)
         h = self.hidden_conv(ops.relu(h))

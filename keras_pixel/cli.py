@@ -56,7 +56,23 @@ def _load_data(args, model, split):
     if getattr(args, "max_images", None):
         images = images[: args.max_images]
         labels = None if labels is None else labels[: args.max_images]
+    if not model.conditional:
+        return images, None
+    if labels is None:
+        raise ValueError(f"{args.model} is conditional but dataset {args.dataset!r} has no labels.")
     return images, labels
+
+
+def _sample_labels(args, model, num):
+    """The --labels of `sample`/`train`, or classes 0, 1, 2, ... in turn."""
+    if not model.conditional:
+        return None
+    if getattr(args, "labels", None):
+        labels = [int(v) for v in args.labels.split(",")]
+        return [labels[k % len(labels)] for k in range(num)]
+    if model.num_classes is None:
+        raise ValueError(f"{args.model} is conditioned on vectors; sample it from Python.")
+    return [k % model.num_classes for k in range(num)]
 
 
 def _write_json(path, payload):
@@ -89,8 +105,8 @@ def cmd_train(args):
     if args.dataset is None:
         args.dataset = preset.dataset or "digits"
     model = _load_model(args)
-    train_images, _ = _load_data(args, model, "train")
-    test_images, _ = _load_data(args, model, "test")
+    train_images, train_labels = _load_data(args, model, "train")
+    test_images, test_labels = _load_data(args, model, "test")
     print(
         f"Training {args.model} ({model.count_params():,} parameters) on {args.dataset}: "
         f"{len(train_images)} training, {len(test_images)} test images, {epochs} epochs."
@@ -101,12 +117,13 @@ def cmd_train(args):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     train_ds = data.make_dataset(
         train_images,
+        train_labels,
         batch_size=batch_size,
         seed=args.seed,
         repeat=bool(args.steps_per_epoch),
         binarize_dynamic=args.binarize,
     )
-    test_ds = data.make_dataset(test_images, batch_size=batch_size, shuffle=False)
+    test_ds = data.make_dataset(test_images, test_labels, batch_size=batch_size, shuffle=False)
     os.makedirs(args.output, exist_ok=True)
     start = time.time()
     history = model.fit(
@@ -118,9 +135,14 @@ def cmd_train(args):
         shuffle=False,
     )
     train_seconds = time.time() - start
-    test_bpd = model.bits_per_dim(test_images)
+    test_bpd = model.bits_per_dim(test_images, labels=test_labels)
     model.save(os.path.join(args.output, "model.keras"))
-    samples = model.sample(args.num_samples, seed=args.seed, progress=True)
+    samples = model.sample(
+        args.num_samples,
+        seed=args.seed,
+        progress=True,
+        labels=_sample_labels(args, model, args.num_samples),
+    )
     grid = save_image_grid(samples, os.path.join(args.output, "samples.png"))
     metrics = {
         "model": args.model,
@@ -141,9 +163,9 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     model = _load_model(args)
-    images, _ = _load_data(args, model, args.split)
-    bpd = model.bits_per_dim(images, batch_size=args.batch_size)
-    nats = -float(model.log_prob(images, batch_size=args.batch_size).mean())
+    images, labels = _load_data(args, model, args.split)
+    bpd = model.bits_per_dim(images, batch_size=args.batch_size, labels=labels)
+    nats = -float(model.log_prob(images, batch_size=args.batch_size, labels=labels).mean())
     print(
         json.dumps(
             {
@@ -162,7 +184,13 @@ def cmd_sample(args):
     from keras_pixel.images import save_image_grid
 
     model = _load_model(args)
-    samples = model.sample(args.num, temperature=args.temperature, seed=args.seed, progress=True)
+    samples = model.sample(
+        args.num,
+        temperature=args.temperature,
+        seed=args.seed,
+        progress=True,
+        labels=_sample_labels(args, model, args.num),
+    )
     print(f"wrote {save_image_grid(samples, args.output)}")
 
 
@@ -172,10 +200,16 @@ def cmd_complete(args):
     from keras_pixel.images import save_image_grid
 
     model = _load_model(args)
-    images, _ = _load_data(args, model, "test")
+    images, labels = _load_data(args, model, "test")
     images = images[: args.num]
+    labels = None if labels is None else labels[: args.num]
     completions = model.complete(
-        images, args.known_rows, temperature=args.temperature, seed=args.seed, progress=True
+        images,
+        args.known_rows,
+        temperature=args.temperature,
+        seed=args.seed,
+        progress=True,
+        labels=labels,
     )
     occluded = images.copy()
     occluded[:, args.known_rows :] = 0
@@ -260,6 +294,12 @@ def build_parser():
     model_args(p)
     p.add_argument("--num", type=int, default=16, help="number of images")
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--labels",
+        default=None,
+        help="conditional models: comma-separated classes, repeated to --num "
+        "(default 0, 1, 2, ...)",
+    )
     p.add_argument("--output", default="samples.png", help="PNG file to write")
     p.set_defaults(func=cmd_sample)
 

@@ -125,3 +125,65 @@ def test_errors_are_reported_not_raised(capsys):
     assert "(8, 8, 1)" in err and "(28, 28, 1)" in err
     assert main(["train", "pixelcnn_digits", "--override", "oops"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_conditional_model_from_the_command_line(tmp_path, capsys):
+    name = "gated_pixelcnn_digits_conditional"
+    tiny = ["--override", "num_layers=1", "--override", "filters=8"]
+    assert (
+        main(
+            [
+                "train",
+                name,
+                "--epochs",
+                "1",
+                "--output",
+                str(tmp_path),
+                "--num-samples",
+                "10",
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    weights = str(tmp_path / "model.keras")
+    assert main(["evaluate", name, "--weights", weights, "--max-images", "20", *tiny]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 < result["bits_per_dim"] < 8
+    assert (
+        main(
+            [
+                "sample",
+                name,
+                "--weights",
+                weights,
+                "--num",
+                "4",
+                "--labels",
+                "3,7",
+                "--output",
+                str(tmp_path / "s.png"),
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "complete",
+                name,
+                "--weights",
+                weights,
+                "--num",
+                "2",
+                "--known-rows",
+                "3",
+                "--output",
+                str(tmp_path / "c.png"),
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "s.png").format == "PNG"

@@ -9,12 +9,24 @@ from keras_pixel.testing import assert_autoregressive
 SMALL = {
     "pixelcnn_cifar": dict(image_shape=(6, 6, 3), num_layers=2, filters=6, output_filters=12),
     "pixelcnn_mnist": dict(image_shape=(7, 7, 1), num_layers=2),
+    "gated_pixelcnn_cifar": dict(
+        image_shape=(6, 6, 3), num_layers=2, filters=6, kernel_size=3, output_filters=12
+    ),
+    "gated_pixelcnn_mnist": dict(image_shape=(7, 7, 1), num_layers=2),
+    "gated_pixelcnn_mnist_conditional": dict(image_shape=(7, 7, 1), num_layers=2),
 }
 
 
 def test_registered_entries():
     names = zoo.list_models()
-    assert {"pixelcnn_mnist", "pixelcnn_cifar", "pixelcnn_digits"} <= set(names)
+    assert {
+        "pixelcnn_mnist",
+        "pixelcnn_cifar",
+        "pixelcnn_digits",
+        "gated_pixelcnn_mnist",
+        "gated_pixelcnn_cifar",
+        "gated_pixelcnn_mnist_conditional",
+    } <= set(names)
     assert names == sorted(names)
 
 
@@ -22,7 +34,11 @@ def test_registered_entries():
 def test_every_entry_builds_and_is_causal(name):
     model = zoo.load(name, **SMALL.get(name, {}))
     assert isinstance(model, AutoregressiveModel)
-    assert_autoregressive(model, num_positions=4)
+    log_prob_fn = None
+    if model.conditional:
+        labels = np.arange(2) % model.num_classes
+        log_prob_fn = lambda x: model.log_prob(x, reduce=False, labels=labels)  # noqa: E731
+    assert_autoregressive(model, num_positions=4, log_prob_fn=log_prob_fn)
 
 
 def test_full_size_configurations():

@@ -1,6 +1,7 @@
 """Autoregressive image models."""
 
 from keras_pixel.models.base import AutoregressiveModel
+from keras_pixel.models.gated_pixelcnn import GatedPixelCNN
 from keras_pixel.models.pixelcnn import PixelCNN
 
-__all__ = ["AutoregressiveModel", "PixelCNN"]
+__all__ = ["AutoregressiveModel", "GatedPixelCNN", "PixelCNN"]

@@ -1,0 +1,179 @@
+"""``GatedBlock``: one layer of the Gated PixelCNN (van den Oord et al. 2016,
+*Conditional Image Generation with PixelCNN Decoders*, figure 2)."""
+
+import keras
+from keras import ops
+
+from keras_pixel.layers.masked_conv2d import MaskedConv2D
+from keras_pixel.layers.masking import channel_groups, validate_color_channels
+
+
+def gated_activation(x, color_channels=1):
+    """tanh(a) * sigmoid(b) over the two halves of every colour group of ``x``.
+
+    ``x`` ``[..., 2F]`` holds ``color_channels`` contiguous groups; each group's
+    first half feeds the tanh and its second half the sigmoid, so output channel
+    ``k`` of ``[..., F]`` stays in the colour group of its inputs.
+    """
+    shape = ops.shape(x)
+    channels = x.shape[-1]
+    x = ops.reshape(x, (*shape[:-1], color_channels, 2, channels // (2 * color_channels)))
+    out = ops.tanh(x[..., 0, :]) * ops.sigmoid(x[..., 1, :])
+    return ops.reshape(out, (*shape[:-1], channels // 2))
+
+
+def shift_down(x):
+    """Moves a ``[B, H, W, C]`` map down one row (zeros on top, last row dropped)."""
+    return ops.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class GatedBlock(keras.layers.Layer):
+    """A Gated PixelCNN layer: a vertical and a horizontal stack with no blind spot.
+
+    * Vertical stack: a ``(k//2 + 1) x k`` convolution over the current row and
+      the ``k//2`` rows above (padded on top, not "same"): output row ``i`` sees
+      input rows ``<= i``. Its pre-activations reach the horizontal stack only
+      after a shift down by one row, through a 1x1 convolution, so the
+      horizontal stack at row ``i`` sees rows ``< i`` of it.
+    * Horizontal stack: a ``1 x (k//2 + 1)`` convolution over the current pixel
+      and those to its left (a ``1 x k`` :class:`MaskedConv2D`, mask A in the
+      first block and B after, with the R -> G -> B channel groups), a residual
+      connection (not in the first block, whose input is the image) and, with
+      ``return_skip=True``, a skip output (a 1x1 mask-B convolution of the gate).
+    * Both stacks use the gate ``tanh(W_f * x + V_f h) * sigmoid(W_g * x + V_g h)``
+      where ``h`` is the optional conditioning, projected per block: a vector
+      ``[B, D]`` (a one-hot class label or any embedding) through a dense layer,
+      or a spatial map ``[B, H, W, D]`` through a 1x1 convolution.
+
+    Call: ``block((v, h), condition=None)``, or ``block(image)`` for the first
+    block, with ``v``, ``h`` ``[B, H, W, F]`` (the image ``[B, H, W, C]`` in the
+    first block) -> ``(v, h)`` ``[B, H, W, F]`` each, plus ``skip`` ``[B, H, W, F]``
+    with ``return_skip=True``.
+
+    Args:
+        filters: F, the feature maps of each stack (divisible by 3 for RGB).
+        kernel_size: odd k.
+        color_channels: 1 or 3.
+        first: the first block (mask A on the horizontal stack, no residual).
+        return_skip: also return the skip output.
+    """
+
+    def __init__(
+        self, filters, kernel_size=3, color_channels=1, first=False, return_skip=False, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.color_channels = validate_color_channels(color_channels)
+        self.first = bool(first)
+        self.return_skip = bool(return_skip)
+        if self.kernel_size % 2 == 0 or self.kernel_size < 1:
+            raise ValueError(f"GatedBlock needs an odd kernel_size, got {kernel_size}.")
+        channel_groups(self.filters, self.color_channels)
+        k, f = self.kernel_size, self.filters
+        conv = dict(dtype=self.dtype_policy)
+        masked = dict(color_channels=self.color_channels, dtype=self.dtype_policy)
+        self.vertical_conv = keras.layers.Conv2D(2 * f, (k // 2 + 1, k), name="vertical", **conv)
+        self.vertical_to_horizontal = keras.layers.Conv2D(2 * f, 1, name="v_to_h", **conv)
+        self.horizontal_conv = MaskedConv2D(
+            2 * f, (1, k), mask_type="A" if self.first else "B", name="horizontal", **masked
+        )
+        self.horizontal_out = MaskedConv2D(f, 1, mask_type="B", name="h_out", **masked)
+        self.skip_out = (
+            MaskedConv2D(f, 1, mask_type="B", name="skip", **masked) if self.return_skip else None
+        )
+        self.vertical_condition = None
+        self.horizontal_condition = None
+
+    def build(self, inputs_shape, condition_shape=None):
+        v_shape, h_shape = self._pair_shapes(inputs_shape)
+        if not self.first and h_shape[-1] != self.filters:
+            raise ValueError(
+                f"GatedBlock(filters={self.filters}) takes stacks of {self.filters} channels "
+                f"(or the image, with first=True), got {h_shape[-1]}."
+            )
+        self.vertical_conv.build((v_shape[0], None, None, v_shape[-1]))
+        self.vertical_to_horizontal.build((*v_shape[:-1], 2 * self.filters))
+        self.horizontal_conv.build(h_shape)
+        self.horizontal_out.build((*h_shape[:-1], self.filters))
+        if self.skip_out is not None:
+            self.skip_out.build((*h_shape[:-1], self.filters))
+        if condition_shape is not None:
+            self._build_condition(tuple(condition_shape))
+
+    def _pair_shapes(self, inputs_shape):
+        if (
+            isinstance(inputs_shape, (list, tuple))
+            and inputs_shape
+            and isinstance(inputs_shape[0], (list, tuple))
+        ):
+            return tuple(inputs_shape[0]), tuple(inputs_shape[1])
+        return tuple(inputs_shape), tuple(inputs_shape)
+
+    def _build_condition(self, shape):
+        if len(shape) not in (2, 4):
+            raise ValueError(
+                "The conditioning must be a vector [B, D] or a spatial map [B, H, W, D], got "
+                f"shape {shape}."
+            )
+        if len(shape) == 2:
+            make = lambda name: keras.layers.Dense(  # noqa: E731
+                2 * self.filters, use_bias=False, name=name, dtype=self.dtype_policy
+            )
+        else:
+            make = lambda name: keras.layers.Conv2D(  # noqa: E731
+                2 * self.filters, 1, use_bias=False, name=name, dtype=self.dtype_policy
+            )
+        self.vertical_condition = make("v_condition")
+        self.horizontal_condition = make("h_condition")
+        self.vertical_condition.build(shape)
+        self.horizontal_condition.build(shape)
+
+    def _project(self, layer, condition):
+        out = layer(condition)
+        return out[:, None, None, :] if len(condition.shape) == 2 else out
+
+    def call(self, inputs, condition=None):
+        if isinstance(inputs, (list, tuple)):
+            v, h = inputs
+        else:
+            v = h = inputs
+        k = self.kernel_size
+        padded = ops.pad(v, ((0, 0), (k // 2, 0), (k // 2, k // 2), (0, 0)))
+        v_pre = self.vertical_conv(padded)
+        h_pre = self.horizontal_conv(h)
+        if condition is not None:
+            if self.vertical_condition is None:
+                raise ValueError(
+                    "This GatedBlock was built without conditioning; call it with the "
+                    "condition from its first call on."
+                )
+            condition = ops.cast(condition, v_pre.dtype)
+            v_pre = v_pre + self._project(self.vertical_condition, condition)
+            h_pre = h_pre + self._project(self.horizontal_condition, condition)
+        h_pre = h_pre + self.vertical_to_horizontal(shift_down(v_pre))
+        v_out = gated_activation(v_pre)
+        gated = gated_activation(h_pre, self.color_channels)
+        h_out = self.horizontal_out(gated)
+        if not self.first:
+            h_out = h_out + h
+        if self.return_skip:
+            return v_out, h_out, self.skip_out(gated)
+        return v_out, h_out
+
+    def compute_output_shape(self, inputs_shape, condition_shape=None):
+        _, h_shape = self._pair_shapes(inputs_shape)
+        out = (*h_shape[:-1], self.filters)
+        return (out, out, out) if self.return_skip else (out, out)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            color_channels=self.color_channels,
+            first=self.first,
+            return_skip=self.return_skip,
+        )
+        return config

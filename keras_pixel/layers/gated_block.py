@@ -5,21 +5,19 @@ import keras
 from keras import ops
 
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
-from keras_pixel.layers.masking import channel_groups, validate_color_channels
+from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
 
 
 def gated_activation(x, color_channels=1):
     """tanh(a) * sigmoid(b) over the two halves of every colour group of ``x``.
 
     ``x`` ``[..., 2F]`` holds ``color_channels`` contiguous groups; each group's
-    first half feeds the tanh and its second half the sigmoid, so output channel
-    ``k`` of ``[..., F]`` stays in the colour group of its inputs.
+    first half feeds the tanh and its second half the sigmoid
+    (:func:`~keras_pixel.layers.masking.split_groups`), so output channel ``k``
+    of ``[..., F]`` stays in the colour group of its inputs.
     """
-    shape = ops.shape(x)
-    channels = x.shape[-1]
-    x = ops.reshape(x, (*shape[:-1], color_channels, 2, channels // (2 * color_channels)))
-    out = ops.tanh(x[..., 0, :]) * ops.sigmoid(x[..., 1, :])
-    return ops.reshape(out, (*shape[:-1], channels // 2))
+    a, b = split_groups(x, 2, color_channels)
+    return ops.tanh(a) * ops.sigmoid(b)
 
 
 def shift_down(x):

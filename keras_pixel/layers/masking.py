@@ -91,3 +91,28 @@ def causal_kernel_mask(kernel_size, in_channels, out_channels, mask_type, color_
     mask[ch, :cw] = 1.0
     mask[ch, cw] = center_connectivity(in_channels, out_channels, mask_type, color_channels)
     return mask
+
+
+def split_groups(x, num_parts, color_channels):
+    """Splits the channels of ``x`` into ``num_parts`` tensors, colour group by group.
+
+    ``x`` ``[..., N]`` holds ``color_channels`` contiguous groups; each group is
+    cut into ``num_parts`` equal pieces and part ``p`` gathers piece ``p`` of every
+    group, in group order. So channel ``k`` of every part ``[..., N / num_parts]``
+    belongs to the same colour group as the channels it was read from: gates and
+    gated units computed part by part keep the R -> G -> B structure.
+    """
+    from keras import ops
+
+    channels = x.shape[-1]
+    if channels % (num_parts * color_channels):
+        raise ValueError(
+            f"{channels} channels cannot be split into {num_parts} parts of "
+            f"{color_channels} colour groups."
+        )
+    shape = ops.shape(x)
+    size = channels // (num_parts * color_channels)
+    x = ops.reshape(x, (*shape[:-1], color_channels, num_parts, size))
+    return [
+        ops.reshape(x[..., p, :], (*shape[:-1], color_channels * size)) for p in range(num_parts)
+    ]

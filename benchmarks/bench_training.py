@@ -1,0 +1,184 @@
+"""Training throughput, peak memory and a short real-MNIST run, for zoo models side by side.
+
+Run by hand:
+
+    python benchmarks/bench_training.py --suite pixelcnn   # PixelCNN at 28x28x1 and 32x32x3
+    python benchmarks/bench_training.py --suite gated      # Gated vs plain PixelCNN, equal size
+
+Each measurement runs in its own subprocess so that its peak resident memory
+(``ru_maxrss``) is its own. Prints markdown tables; nothing here is asserted.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+
+# Each suite: (label, zoo name, overrides, batch) for throughput; the models of the
+# MNIST run are the 28x28x1 ones.
+SUITES = {
+    "pixelcnn": [
+        ("pixelcnn_mnist", "pixelcnn_mnist", {}, 32),
+        ("pixelcnn_cifar", "pixelcnn_cifar", {}, 16),
+    ],
+    "gated": [
+        ("gated_pixelcnn_mnist", "gated_pixelcnn_mnist", {}, 32),
+        ("pixelcnn_mnist (h=40)", "pixelcnn_mnist", {"filters": 40}, 32),
+    ],
+}
+
+
+def _peak_mib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _fake_labels(model, n):
+    import numpy as np
+
+    return np.arange(n) % model.num_classes if model.conditional else None
+
+
+def worker_throughput(name, overrides, batch_size, steps, xla):
+    import keras
+    import numpy as np
+
+    from keras_pixel import data, zoo
+
+    model = zoo.load(name, **overrides)
+    h, w, c = model.image_shape
+    images = np.random.default_rng(0).integers(0, 256, (batch_size * 4, h, w, c), np.uint8)
+    ds = data.make_dataset(
+        images,
+        _fake_labels(model, len(images)),
+        batch_size=batch_size,
+        repeat=True,
+        drop_remainder=True,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
+    model.fit(ds, epochs=1, steps_per_epoch=3, verbose=0)
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    seconds = time.perf_counter() - start
+    return {
+        "image": f"{h}x{w}x{c}",
+        "params": model.count_params(),
+        "images_per_s": steps * batch_size / seconds,
+        "peak_rss_mib": _peak_mib(),
+    }
+
+
+def worker_mnist(name, overrides, mnist_dir, steps, batch_size, xla):
+    import keras
+
+    from keras_pixel import data, zoo
+
+    train, train_labels = data.load_mnist_idx(mnist_dir, "train")
+    test, test_labels = data.load_mnist_idx(mnist_dir, "test")
+    model = zoo.load(name, **overrides)
+    if not model.conditional:
+        train_labels = test_labels = None
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
+    ds = data.make_dataset(train, train_labels, batch_size=batch_size, seed=0, repeat=True)
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    seconds = time.perf_counter() - start
+    return {
+        "params": model.count_params(),
+        "train_s": seconds,
+        "test_images": len(test),
+        "test_bits_per_dim": model.bits_per_dim(test, batch_size=256, labels=test_labels),
+        "peak_rss_mib": _peak_mib(),
+    }
+
+
+def _run(job):
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="pixelcnn")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps")
+    parser.add_argument("--mnist-dir", default=DEFAULT_MNIST)
+    parser.add_argument("--mnist-steps", type=int, default=300)
+    parser.add_argument("--mnist-batch", type=int, default=32)
+    parser.add_argument("--mnist-xla", action=argparse.BooleanOptionalAction, default=False)
+    args = parser.parse_args()
+    if args.worker:
+        job = json.loads(args.worker)
+        kind = job.pop("kind")
+        print(json.dumps((worker_throughput if kind == "throughput" else worker_mnist)(**job)))
+        return
+
+    entries = SUITES[args.suite]
+    print(f"# suite {args.suite}: {platform.machine()}, {os.cpu_count()} cores")
+    print("| model | image | params | batch | XLA | train images/s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for label, name, overrides, batch in entries:
+        steps = args.steps if batch >= 32 else max(3, args.steps // 4)
+        for xla in (False, True):
+            r = _run(
+                dict(
+                    kind="throughput",
+                    name=name,
+                    overrides=overrides,
+                    batch_size=batch,
+                    steps=steps,
+                    xla=xla,
+                )
+            )
+            print(
+                f"| {label} | {r['image']} | {r['params']:,} | {batch} | "
+                f"{'on' if xla else 'off'} | {r['images_per_s']:.1f} | "
+                f"{r['peak_rss_mib']:.0f} |",
+                flush=True,
+            )
+    if not os.path.isdir(args.mnist_dir):
+        print(f"\nMNIST not found at {args.mnist_dir}: skipping the bits/dim run.")
+        return
+    print(
+        f"\nReal MNIST (8-bit): {args.mnist_steps} Adam steps, lr 1e-3, batch "
+        f"{args.mnist_batch}, XLA {'on' if args.mnist_xla else 'off'}; all 10,000 test images."
+    )
+    print("| model | params | train s | test bits/dim | peak RSS MiB |")
+    print("|---|---|---|---|---|")
+    for label, name, overrides, _ in entries:
+        if not (name.endswith("_mnist") or "mnist" in name):
+            continue
+        r = _run(
+            dict(
+                kind="mnist",
+                name=name,
+                overrides=overrides,
+                mnist_dir=args.mnist_dir,
+                steps=args.mnist_steps,
+                batch_size=args.mnist_batch,
+                xla=args.mnist_xla,
+            )
+        )
+        print(
+            f"| {label} | {r['params']:,} | {r['train_s']:.0f} | "
+            f"{r['test_bits_per_dim']:.4f} | {r['peak_rss_mib']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

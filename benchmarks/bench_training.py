@@ -4,6 +4,7 @@ Run by hand:
 
     python benchmarks/bench_training.py --suite pixelcnn   # PixelCNN at 28x28x1 and 32x32x3
     python benchmarks/bench_training.py --suite gated      # Gated vs plain PixelCNN, equal size
+    python benchmarks/bench_training.py --suite pixelrnn   # Row LSTM, Diagonal BiLSTM, PixelCNN
 
 Each measurement runs in its own subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Prints markdown tables; nothing here is asserted.
@@ -30,6 +31,11 @@ SUITES = {
     "gated": [
         ("gated_pixelcnn_mnist", "gated_pixelcnn_mnist", {}, 32),
         ("pixelcnn_mnist (h=40)", "pixelcnn_mnist", {"filters": 40}, 32),
+    ],
+    "pixelrnn": [
+        ("row_lstm_mnist", "row_lstm_mnist", {}, 32),
+        ("diagonal_bilstm_mnist", "diagonal_bilstm_mnist", {}, 32),
+        ("pixelcnn_mnist (h=26)", "pixelcnn_mnist", {"filters": 26, "output_filters": 64}, 32),
     ],
 }
 

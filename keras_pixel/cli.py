@@ -85,10 +85,13 @@ def _write_json(path, payload):
 def cmd_list(args):
     from keras_pixel import zoo
 
-    for name in zoo.list_models():
+    names = zoo.list_models()
+    width = max(len(n) for n in names)
+    for name in names:
         preset = zoo.get_preset(name)
         shape = "x".join(str(d) for d in preset.config.get("image_shape", ()))
-        print(f"{name:<28} {preset.model_class.__name__:<14} {shape:<9} {preset.description}")
+        kind = preset.model_class.__name__
+        print(f"{name:<{width}}  {kind:<14} {shape:<8} {preset.description}")
 
 
 def cmd_train(args):

@@ -1,0 +1,113 @@
+"""PixelRNN (van den Oord, Kalchbrenner, Kavukcuoglu 2016, *Pixel Recurrent Neural
+Networks*): Row LSTM and Diagonal BiLSTM networks."""
+
+import keras
+from keras import ops
+
+from keras_pixel.distributions import NUM_VALUES
+from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
+from keras_pixel.models.base import AutoregressiveModel
+
+KINDS = ("row_lstm", "diagonal_bilstm")
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class PixelRNN(AutoregressiveModel):
+    """PixelRNN with a 256-way softmax per subpixel.
+
+    The paper's architecture (section 3 and table 1): a 7x7 mask-A convolution
+    to 2h channels, ``num_layers`` LSTM layers (Row LSTM or Diagonal BiLSTM of h
+    units) each followed by a 1x1 mask-B convolution back to 2h channels and a
+    residual connection, optionally skip connections from every layer to the
+    output, then ReLU, a 1x1 mask-B convolution to ``output_filters``, ReLU and a
+    1x1 mask-B convolution to ``C * 256`` logits. RGB channel masking throughout.
+
+    ``model(images)``: uint8 ``[B, H, W, C]`` -> logits ``[B, H, W, C, 256]``.
+
+    Args:
+        kind: ``"row_lstm"`` or ``"diagonal_bilstm"``.
+        num_layers: number of LSTM layers.
+        units: h, the units of each LSTM (divisible by 3 for RGB).
+        image_shape: ``(H, W, C)``, C = 1 or 3.
+        output_filters: width of the 1x1 output layer (divisible by 3 for RGB).
+        skip_connections: also feed every layer's output to the output layers.
+        kernel_size: odd k of the Row LSTM's 1 x k convolutions.
+        first_kernel_size: odd size of the mask-A input convolution.
+        **kwargs: passed to ``keras.Model``.
+    """
+
+    def __init__(
+        self,
+        kind="diagonal_bilstm",
+        num_layers=12,
+        units=128,
+        image_shape=(28, 28, 1),
+        output_filters=1024,
+        skip_connections=False,
+        kernel_size=3,
+        first_kernel_size=7,
+        **kwargs,
+    ):
+        super().__init__(image_shape, **kwargs)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}.")
+        if int(num_layers) < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
+        self.kind = kind
+        self.num_layers = int(num_layers)
+        self.units = int(units)
+        self.output_filters = int(output_filters)
+        self.skip_connections = bool(skip_connections)
+        self.kernel_size = int(kernel_size)
+        self.first_kernel_size = int(first_kernel_size)
+        color_channels = self.image_shape[-1]
+        masked = dict(color_channels=color_channels, dtype=self.dtype_policy)
+        self.input_conv = MaskedConv2D(
+            2 * self.units, self.first_kernel_size, mask_type="A", name="input_conv", **masked
+        )
+        if kind == "row_lstm":
+            make = lambda k: RowLSTM(  # noqa: E731
+                self.units, self.kernel_size, name=f"row_lstm_{k}", **masked
+            )
+        else:
+            make = lambda k: DiagonalBiLSTM(self.units, name=f"diagonal_bilstm_{k}", **masked)  # noqa: E731
+        self.lstms = [make(k) for k in range(self.num_layers)]
+        self.projections = [
+            MaskedConv2D(2 * self.units, 1, mask_type="B", name=f"residual_{k}", **masked)
+            for k in range(self.num_layers)
+        ]
+        self.hidden_conv = MaskedConv2D(
+            self.output_filters, 1, mask_type="B", name="hidden_conv", **masked
+        )
+        self.logits_conv = MaskedConv2D(
+            color_channels * NUM_VALUES, 1, mask_type="B", name="logits_conv", **masked
+        )
+        self._build_from_images()
+
+    def forward(self, x, condition=None, training=False):
+        del condition, training
+        h = self.input_conv(x)
+        skips = 0.0
+        for lstm, projection in zip(self.lstms, self.projections, strict=True):
+            out = projection(lstm(h))
+            h = h + out
+            if self.skip_connections:
+                skips = skips + out
+        features = h + skips if self.skip_connections else h
+        out = self.hidden_conv(ops.relu(features))
+        logits = self.logits_conv(ops.relu(out))
+        height, width, channels = self.image_shape
+        return ops.reshape(logits, (-1, height, width, channels, NUM_VALUES))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            kind=self.kind,
+            num_layers=self.num_layers,
+            units=self.units,
+            output_filters=self.output_filters,
+            skip_connections=self.skip_connections,
+            kernel_size=self.kernel_size,
+            first_kernel_size=self.first_kernel_size,
+        )
+        return config

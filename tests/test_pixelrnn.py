@@ -1,0 +1,141 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
+from keras_pixel.layers.lstm import skew, unskew
+from keras_pixel.models import PixelRNN
+from keras_pixel.testing import assert_autoregressive, assert_layer_causal
+
+
+@pytest.mark.parametrize("layer_cls", [RowLSTM, DiagonalBiLSTM])
+@pytest.mark.parametrize("color_channels", [1, 3])
+def test_layers_are_causal(layer_cls, color_channels):
+    layer = layer_cls(6, color_channels=color_channels)
+    in_channels = 3 if color_channels == 3 else 2
+    assert_layer_causal(layer, (5, 6, in_channels), "B", color_channels)
+
+
+def test_skew_round_trip():
+    x = tf.reshape(tf.range(2 * 3 * 4 * 2, dtype=tf.float32), (2, 3, 4, 2))
+    s = skew(x)
+    assert s.shape == (2, 3, 6, 2)
+    np.testing.assert_array_equal(s[0, 1, 1:5], x[0, 1])
+    np.testing.assert_array_equal(s[0, 2, 2:6], x[0, 2])
+    assert float(tf.reduce_sum(tf.abs(s[0, 2, :2]))) == 0
+    np.testing.assert_array_equal(unskew(s, 4), x)
+
+
+def _dependence(layer, shape, position):
+    x = tf.random.normal((1, *shape))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        target = tf.reduce_sum(layer(x)[0, position[0], position[1]])
+    return np.abs(tape.gradient(target, x)[0].numpy()).sum(-1) > 0
+
+
+def test_receptive_fields():
+    h, w, (i, j) = 6, 8, (3, 3)
+    order = np.arange(h * w).reshape(h, w)
+    past = order < order[i, j]
+
+    diagonal = _dependence(DiagonalBiLSTM(4), (h, w, 1), (i, j))
+    # The whole past: every earlier pixel, the left neighbour and the far right
+    # of the row above included; nothing at or after (i, j) but (i, j) itself
+    # (mask B: the layer sees its own position, a mask-A layer below hides it).
+    assert diagonal[past].all()
+    assert diagonal[i, j - 1] and diagonal[i - 1, w - 1]
+    assert not diagonal[order > order[i, j]].any()
+
+    row = _dependence(RowLSTM(4, kernel_size=3), (h, w, 1), (i, j))
+    assert not row[order > order[i, j]].any()
+    # Row LSTM: a triangle. It misses (i, j-2) and further left in its row and,
+    # in the row above, (i-1, j-2) and (i-1, j+2) onwards.
+    missed = [(i, 0), (i, 1), (i - 1, 0), (i - 1, 5), (i - 1, 7), (i - 2, 7), (0, 7)]
+    for pixel in missed:
+        assert not row[pixel], f"the Row LSTM should not see {pixel}"
+    assert row[i, j - 1] and row[i - 1, j + 1] and row[i - 2, j + 2] and row[0, 0]
+
+    # A stack of masked convolutions has the blind spot: (i-1, j+2) and right of
+    # it stay unseen however deep the stack (here 4 mask-B 3x3 layers).
+    stack = keras.Sequential([MaskedConv2D(4, 3, mask_type="B") for _ in range(4)])
+    conv = _dependence(stack, (h, w, 1), (i, j))
+    assert not conv[i - 1, j + 2 :].any() and not conv[i - 2, j + 3 :].any()
+    assert diagonal[i - 1, j + 2 :].all()
+
+
+@pytest.mark.parametrize("kind", ["row_lstm", "diagonal_bilstm"])
+@pytest.mark.parametrize("shape", [(6, 6, 1), (5, 5, 3)])
+def test_models_are_causal(kind, shape):
+    model = PixelRNN(
+        kind, num_layers=2, units=6, image_shape=shape, output_filters=12, skip_connections=True
+    )
+    assert_autoregressive(model, num_positions=8)
+
+
+@pytest.mark.parametrize("kind", ["row_lstm", "diagonal_bilstm"])
+def test_each_conditional_sums_to_one(kind):
+    model = PixelRNN(kind, num_layers=1, units=6, image_shape=(4, 4, 3), output_filters=12)
+    x = np.random.default_rng(0).integers(0, 256, (1, 4, 4, 3), dtype=np.uint8)
+    for i, j, c in [(0, 0, 0), (2, 3, 1), (3, 3, 2)]:
+        batch = np.repeat(x, 256, axis=0)
+        batch[:, i, j, c] = np.arange(256)
+        lp = model.log_prob(batch, reduce=False, batch_size=256)[:, i, j, c]
+        np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(), 1.0, rtol=1e-4)
+
+
+def test_keras_round_trip(tmp_path):
+    model = PixelRNN(
+        "diagonal_bilstm",
+        num_layers=2,
+        units=6,
+        image_shape=(5, 5, 3),
+        output_filters=12,
+        skip_connections=True,
+    )
+    x = np.random.default_rng(1).integers(0, 256, (2, 5, 5, 3), dtype=np.uint8)
+    model.save(tmp_path / "rnn.keras")
+    loaded = keras.saving.load_model(tmp_path / "rnn.keras")
+    assert isinstance(loaded, PixelRNN) and loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.log_prob(x, reduce=False), model.log_prob(x, reduce=False))
+    np.testing.assert_array_equal(loaded.sample(1, seed=2), model.sample(1, seed=2))
+
+
+def test_xla_training_step():
+    model = PixelRNN(
+        "diagonal_bilstm", num_layers=1, units=4, image_shape=(6, 6, 1), output_filters=8
+    )
+    model.compile(optimizer="adam", jit_compile=True)
+    x = np.random.default_rng(2).integers(0, 256, (4, 6, 6, 1), dtype=np.uint8)
+    logs = model.fit(x, batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(logs["bits_per_dim"][0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(kind="grid_lstm"), "kind"),
+        (dict(units=4, image_shape=(6, 6, 3)), "divisible"),
+        (dict(num_layers=0), "num_layers"),
+        (dict(kind="row_lstm", kernel_size=2), "odd"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, message):
+    config = dict(num_layers=1, units=6, image_shape=(6, 6, 1), output_filters=12)
+    config.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        PixelRNN(**config)
+
+
+@pytest.mark.parametrize("kind", ["row_lstm", "diagonal_bilstm"])
+def test_training_on_digits_lowers_bits_per_dim(kind, digits):
+    train, test = digits
+    model = PixelRNN(
+        kind, num_layers=2, units=16, image_shape=(8, 8, 1), output_filters=64, first_kernel_size=5
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = model.evaluate(test, verbose=0, return_dict=True)["bits_per_dim"]
+    model.fit(train, batch_size=32, epochs=3, verbose=0)
+    after = model.evaluate(test, verbose=0, return_dict=True)["bits_per_dim"]
+    assert before > 7.5 and after < 0.45 * before

@@ -21,13 +21,14 @@ def normalize_image_shape(image_shape):
     return shape
 
 
-def check_images(images, image_shape, name="images"):
+def check_images(images, image_shape, name="images", max_value=255):
     """Validates a batch of 8-bit images and returns it as a uint8 numpy array.
 
     Args:
         images: array-like ``[B, H, W, C]`` of integers in [0, 255].
         image_shape: the expected ``(H, W, C)``.
         name: what to call the argument in error messages.
+        max_value: the largest valid value (``2**num_bits - 1``).
 
     Raises:
         ValueError: for a float or bool dtype, a wrong rank, height, width or
@@ -57,9 +58,9 @@ def check_images(images, image_shape, name="images"):
             f"{name} are {array.shape[1]}x{array.shape[2]} but the model expects {h}x{w} "
             f"(image_shape={tuple(image_shape)})."
         )
-    if array.size and (array.min() < 0 or array.max() > 255):
+    if array.size and (array.min() < 0 or array.max() > max_value):
         raise ValueError(
-            f"{name} must lie in [0, 255], got values in [{array.min()}, {array.max()}]."
+            f"{name} must lie in [0, {max_value}], got values in [{array.min()}, {array.max()}]."
         )
     return array.astype(np.uint8)
 

@@ -102,13 +102,15 @@ def test_keras_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.sample(1, seed=2), model.sample(1, seed=2))
 
 
-def test_xla_training_step():
-    model = PixelRNN(
-        "diagonal_bilstm", num_layers=1, units=4, image_shape=(6, 6, 1), output_filters=8
-    )
+@pytest.mark.parametrize("kind", ["row_lstm", "diagonal_bilstm"])
+def test_xla_training_step_with_a_dynamic_batch_size(kind):
+    from keras_pixel import data
+
+    model = PixelRNN(kind, num_layers=1, units=4, image_shape=(6, 6, 1), output_filters=8)
     model.compile(optimizer="adam", jit_compile=True)
-    x = np.random.default_rng(2).integers(0, 256, (4, 6, 6, 1), dtype=np.uint8)
-    logs = model.fit(x, batch_size=4, epochs=1, verbose=0).history
+    x = np.random.default_rng(2).integers(0, 256, (10, 6, 6, 1), dtype=np.uint8)
+    ds = data.make_dataset(x, batch_size=4, repeat=True)  # batch dimension unknown
+    logs = model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0).history
     assert np.isfinite(logs["bits_per_dim"][0])
 
 

@@ -6,5 +6,12 @@ from keras_pixel.distributions.categorical import (
     sample_subpixel,
     subpixel_log_prob,
 )
+from keras_pixel.distributions.logistic_mixture import DiscretizedLogisticMixture
 
-__all__ = ["NUM_VALUES", "pixel_categorical", "sample_subpixel", "subpixel_log_prob"]
+__all__ = [
+    "DiscretizedLogisticMixture",
+    "NUM_VALUES",
+    "pixel_categorical",
+    "sample_subpixel",
+    "subpixel_log_prob",
+]

@@ -183,11 +183,15 @@ class DiagonalBiLSTM(_CausalLSTMBase):
         batch, height = ops.shape(inputs)[0], inputs.shape[1]
         zeros = ops.zeros((batch, height, self.units), dtype=gates_in.dtype)
         kernel = ops.cast(state_kernel, gates_in.dtype)
+        # The 2 x 1 state-to-state convolution over (i - 1, j) and (i, j) as a
+        # "same" convolution of width 3 whose tap on row i + 1 is zero: slices,
+        # pads or reshapes inside the loop would need the batch size as an XLA
+        # compile-time constant in the loop's gradient.
+        kernel = ops.concatenate([kernel, ops.zeros_like(kernel[:1])], axis=0)
 
         def step(carry, column_gates):
             hidden, cell = carry
-            above = ops.pad(hidden, ((0, 0), (1, 0), (0, 0)))[:, :-1]
-            gates = column_gates + ops.matmul(above, kernel[0]) + ops.matmul(hidden, kernel[1])
+            gates = column_gates + ops.conv(hidden, kernel, padding="same")
             return lstm_update(gates, cell, self.color_channels)
 
         columns, _ = tf.scan(step, gates_in, initializer=(zeros, zeros))

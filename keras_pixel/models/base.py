@@ -57,6 +57,7 @@ class AutoregressiveModel(keras.Model):
             None if condition_dim is None else check_positive_int(condition_dim, "condition_dim")
         )
         self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
+        self._num_values = 256
         self._samplers = {}
         self._log_prob_fn = None
 
@@ -159,15 +160,20 @@ class AutoregressiveModel(keras.Model):
     def predict_step(self, data):
         return super().predict_step(self._pack_conditional(data))
 
+    @property
+    def num_values(self):
+        """Values a subpixel takes: 256 for 8-bit images (``2**num_bits`` in general)."""
+        return self._num_values
+
     def preprocess(self, images):
-        """uint8 ``[B, H, W, C]`` -> float ``[B, H, W, C]`` in [-1, 1]."""
+        """Integer ``[B, H, W, C]`` in ``[0, num_values)`` -> float in [-1, 1]."""
         dtype = images.dtype if isinstance(images.dtype, str) else images.dtype.name
         if "float" in dtype or dtype == "bool":
             raise ValueError(
                 f"{self.name} takes uint8 (or integer) images in [0, 255], got dtype {dtype}."
             )
         images = ops.cast(images, self.compute_dtype)
-        return images / 127.5 - 1.0
+        return images * (2.0 / (self._num_values - 1)) - 1.0
 
     def output_distribution(self, outputs, temperature=1.0):
         """The distribution over images given the network outputs.
@@ -218,7 +224,7 @@ class AutoregressiveModel(keras.Model):
         return self._samplers[method]
 
     def _check(self, images, name="images"):
-        return check_images(images, self._image_shape, name=name)
+        return check_images(images, self._image_shape, name=name, max_value=self._num_values - 1)
 
     def _check_labels(self, labels, batch):
         """Validates labels for ``batch`` images -> float32 numpy ``[batch, D]`` or None.

@@ -1,0 +1,225 @@
+"""The building blocks of PixelCNN++ (Salimans et al. 2017): down- and down-right-shifted
+convolutions (causal by padding, no masks), concat_elu and the gated resnet block."""
+
+import keras
+from keras import ops
+
+from keras_pixel.layers.weight_norm import WeightNormalization
+
+
+def concat_elu(x):
+    """ELU of ``[x, -x]`` concatenated on the channels: ``[..., C]`` -> ``[..., 2C]``."""
+    return ops.elu(ops.concatenate([x, -x], axis=-1))
+
+
+def down_shift(x):
+    """Moves ``[B, H, W, C]`` down one row (zeros on top)."""
+    return ops.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
+
+
+def right_shift(x):
+    """Moves ``[B, H, W, C]`` right one column (zeros on the left)."""
+    return ops.pad(x, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :-1]
+
+
+class _ShiftedConvMixin:
+    def _check_kernel(self, right):
+        kh, kw = self.kernel_size
+        if not right and kw % 2 == 0:
+            raise ValueError(f"A down-shifted kernel needs an odd width, got {self.kernel_size}.")
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("padding", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class DownShiftedConv2D(_ShiftedConvMixin, keras.layers.Conv2D):
+    """A ``kh x kw`` convolution that sees the current row and the ``kh - 1`` rows above,
+    ``kw // 2`` columns either side: padded on top and on both sides, not "same".
+
+    ``[B, H, W, C]`` -> ``[B, ceil(H / s), ceil(W / s), filters]`` for stride ``s``.
+    """
+
+    def __init__(self, filters, kernel_size=(2, 3), strides=1, **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+        self._check_kernel(right=False)
+
+    def call(self, inputs):
+        kh, kw = self.kernel_size
+        inputs = ops.pad(inputs, ((0, 0), (kh - 1, 0), ((kw - 1) // 2, (kw - 1) // 2), (0, 0)))
+        return super().call(inputs)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        s = self.strides[0]
+        return (b, -(-h // s) if h else None, -(-w // s) if w else None, self.filters)
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class DownRightShiftedConv2D(_ShiftedConvMixin, keras.layers.Conv2D):
+    """A ``kh x kw`` convolution that sees the current row and the ``kh - 1`` rows above,
+    from the current column and the ``kw - 1`` columns to its left.
+
+    ``[B, H, W, C]`` -> ``[B, ceil(H / s), ceil(W / s), filters]`` for stride ``s``.
+    """
+
+    def __init__(self, filters, kernel_size=(2, 2), strides=1, **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+
+    def call(self, inputs):
+        kh, kw = self.kernel_size
+        inputs = ops.pad(inputs, ((0, 0), (kh - 1, 0), (kw - 1, 0), (0, 0)))
+        return super().call(inputs)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        s = self.strides[0]
+        return (b, -(-h // s) if h else None, -(-w // s) if w else None, self.filters)
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class DownShiftedConv2DTranspose(_ShiftedConvMixin, keras.layers.Conv2DTranspose):
+    """The transposed (upsampling) twin of :class:`DownShiftedConv2D`, stride 2:
+    ``[B, H, W, C]`` -> ``[B, 2H, 2W, filters]``, cropped so that no output sees
+    an input row below it."""
+
+    def __init__(self, filters, kernel_size=(2, 3), strides=2, **kwargs):
+        for key in ("padding", "output_padding"):
+            kwargs.pop(key, None)
+        super().__init__(
+            filters, kernel_size, strides=strides, padding="valid", output_padding=1, **kwargs
+        )
+        self._check_kernel(right=False)
+
+    def call(self, inputs):
+        h, w = inputs.shape[1], inputs.shape[2]
+        s = self.strides[0]
+        offset = (self.kernel_size[1] - 1) // 2
+        return super().call(inputs)[:, : h * s, offset : offset + w * s]
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return (b, h * self.strides[0], w * self.strides[1], self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("output_padding", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class DownRightShiftedConv2DTranspose(_ShiftedConvMixin, keras.layers.Conv2DTranspose):
+    """The transposed (upsampling) twin of :class:`DownRightShiftedConv2D`, stride 2:
+    ``[B, H, W, C]`` -> ``[B, 2H, 2W, filters]``."""
+
+    def __init__(self, filters, kernel_size=(2, 2), strides=2, **kwargs):
+        for key in ("padding", "output_padding"):
+            kwargs.pop(key, None)
+        super().__init__(
+            filters, kernel_size, strides=strides, padding="valid", output_padding=1, **kwargs
+        )
+
+    def call(self, inputs):
+        h, w = inputs.shape[1], inputs.shape[2]
+        s = self.strides[0]
+        return super().call(inputs)[:, : h * s, : w * s]
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return (b, h * self.strides[0], w * self.strides[1], self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("output_padding", None)
+        return config
+
+
+def _maybe_normalized(layer, weight_norm):
+    return WeightNormalization(layer, name=layer.name) if weight_norm else layer
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class GatedResnet(keras.layers.Layer):
+    """The gated resnet block of PixelCNN++ (figure 2 and the reference code).
+
+    ``c1 = conv(concat_elu(x)) [+ nin(concat_elu(a))]``; ``c2 =
+    conv(dropout(concat_elu(c1))) [+ dense(condition)]`` with ``2 * filters``
+    channels split into ``p, q``; returns ``x + p * sigmoid(q)``. ``conv`` is a
+    down-shifted (``shift="down"``, the u stream) or down-right-shifted
+    (``shift="down_right"``, the ul stream) convolution, so the block keeps the
+    causal structure of its inputs.
+
+    Call: ``block(x, a=None, condition=None)`` with ``x`` ``[B, H, W, filters]``,
+    ``a`` an extra input of the same height and width (skip connection or the
+    other stream), ``condition`` a vector ``[B, D]`` -> ``[B, H, W, filters]``.
+
+    Args:
+        filters: channels of ``x`` and of the output.
+        shift: ``"down"`` (2 x 3 kernels) or ``"down_right"`` (2 x 2 kernels).
+        dropout: dropout rate between the two convolutions (training only).
+        weight_norm: wrap the convolutions in :class:`WeightNormalization`.
+    """
+
+    def __init__(self, filters, shift="down", dropout=0.5, weight_norm=True, **kwargs):
+        super().__init__(**kwargs)
+        if shift not in ("down", "down_right"):
+            raise ValueError(f"shift must be 'down' or 'down_right', got {shift!r}.")
+        self.filters = int(filters)
+        self.shift = shift
+        self.dropout_rate = float(dropout)
+        self.weight_norm = bool(weight_norm)
+        conv = DownShiftedConv2D if shift == "down" else DownRightShiftedConv2D
+        dtype = dict(dtype=self.dtype_policy)
+        self.conv1 = _maybe_normalized(conv(self.filters, name="conv1", **dtype), weight_norm)
+        self.conv2 = _maybe_normalized(conv(2 * self.filters, name="conv2", **dtype), weight_norm)
+        self.dropout = keras.layers.Dropout(self.dropout_rate)
+        self.nin = None
+        self.condition_proj = None
+
+    def build(self, x_shape, a_shape=None, condition_shape=None):
+        if x_shape[-1] != self.filters:
+            raise ValueError(
+                f"GatedResnet(filters={self.filters}) takes {self.filters} channels, "
+                f"got {x_shape[-1]}."
+            )
+        self.conv1.build((*x_shape[:-1], 2 * self.filters))
+        self.conv2.build((*x_shape[:-1], 2 * self.filters))
+        if a_shape is not None:
+            self.nin = _maybe_normalized(
+                keras.layers.Dense(self.filters, name="nin", dtype=self.dtype_policy),
+                self.weight_norm,
+            )
+            self.nin.build((*a_shape[:-1], 2 * a_shape[-1]))
+        if condition_shape is not None:
+            self.condition_proj = keras.layers.Dense(
+                2 * self.filters, use_bias=False, name="condition", dtype=self.dtype_policy
+            )
+            self.condition_proj.build(condition_shape)
+
+    def call(self, x, a=None, condition=None, training=None):
+        c1 = self.conv1(concat_elu(x))
+        if a is not None:
+            c1 = c1 + self.nin(concat_elu(a))
+        c1 = self.dropout(concat_elu(c1), training=training)
+        c2 = self.conv2(c1)
+        if condition is not None:
+            c2 = c2 + self.condition_proj(ops.cast(condition, c2.dtype))[:, None, None, :]
+        p, q = ops.split(c2, 2, axis=-1)
+        return x + p * ops.sigmoid(q)
+
+    def compute_output_shape(self, x_shape, a_shape=None, condition_shape=None):
+        return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            shift=self.shift,
+            dropout=self.dropout_rate,
+            weight_norm=self.weight_norm,
+        )
+        return config

@@ -1,0 +1,189 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_pixel.layers.shifted_conv import (
+    DownRightShiftedConv2D,
+    DownRightShiftedConv2DTranspose,
+    DownShiftedConv2D,
+    DownShiftedConv2DTranspose,
+    GatedResnet,
+    concat_elu,
+)
+from keras_pixel.layers.weight_norm import WeightNormalization
+from keras_pixel.models import PixelCNNPlusPlus
+from keras_pixel.testing import assert_autoregressive
+
+
+def small(shape=(8, 8, 1), **kwargs):
+    config = dict(
+        num_resnet=1, num_hierarchies=2, num_filters=8, num_logistic_mix=3, image_shape=shape
+    )
+    config.update(kwargs)
+    return PixelCNNPlusPlus(**config)
+
+
+def _dependence(layer, shape, position):
+    x = tf.random.normal((1, *shape))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        target = tf.reduce_sum(y[0, position[0], position[1]])
+    return (np.abs(tape.gradient(target, x)[0].numpy()).sum(-1) > 0).astype(int)
+
+
+def test_shifted_convolution_receptive_fields():
+    down = _dependence(DownShiftedConv2D(2), (5, 5, 1), (2, 2))
+    np.testing.assert_array_equal(down[1:3, 1:4], 1)
+    assert down.sum() == 6
+    right = _dependence(DownRightShiftedConv2D(2), (5, 5, 1), (2, 2))
+    np.testing.assert_array_equal(right[1:3, 1:3], 1)
+    assert right.sum() == 4
+    strided = _dependence(DownShiftedConv2D(2, strides=2), (6, 6, 1), (1, 1))
+    assert strided[3:].sum() == 0, "a strided output sees no row below its block"
+    for layer in (DownShiftedConv2DTranspose(2), DownRightShiftedConv2DTranspose(2)):
+        up = layer(tf.zeros((1, 3, 4, 1)))
+        assert up.shape == (1, 6, 8, 2)
+        # Output rows 2i and 2i+1 come from input row i only.
+        dep = _dependence(layer, (3, 4, 1), (3, 3))
+        assert dep[2:].sum() == 0 and dep[1].sum() > 0
+
+
+def test_concat_elu():
+    x = tf.constant([[-1.0, 2.0]])
+    np.testing.assert_allclose(
+        concat_elu(x), [[np.expm1(-1.0), 2.0, 1.0, np.expm1(-2.0)]], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (4, 4, 3)])
+def test_network_is_causal(shape):
+    assert_autoregressive(small(shape), num_positions=12)
+
+
+def test_whole_pixel_dependence():
+    model = small((4, 4, 3), num_filters=12)
+    x = np.random.default_rng(0).integers(0, 256, (1, 4, 4, 3), dtype=np.uint8)
+    base = model.log_prob(x, reduce=False)[0, 2, 1]
+    for channel, affected in [(0, [1, 2]), (1, [2]), (2, [])]:
+        y = x.copy()
+        y[0, 2, 1, channel] ^= 0x80
+        diff = np.abs(model.log_prob(y, reduce=False)[0, 2, 1] - base)
+        assert np.all(diff[:channel] == 0), "no channel depends on a later one"
+        for c in affected:
+            assert diff[c] > 0, f"channel {c} depends on channel {channel} of its pixel"
+
+
+@pytest.mark.parametrize("shape, bits", [((4, 4, 1), 8), ((4, 4, 3), 8), ((4, 4, 3), 5)])
+def test_each_conditional_sums_to_one(shape, bits):
+    model = small(shape, num_bits=bits)
+    n = 2**bits
+    x = np.random.default_rng(1).integers(0, n, (1, *shape), dtype=np.uint8)
+    for i, j, c in [(0, 0, 0), (2, 1, shape[-1] - 1), (3, 3, 0)]:
+        batch = np.repeat(x, n, axis=0)
+        batch[:, i, j, c] = np.arange(n)
+        lp = model.log_prob(batch, reduce=False, batch_size=n)[:, i, j, c]
+        np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(), 1.0, rtol=1e-4)
+
+
+def test_fewer_bits_validate_their_range():
+    model = small((4, 4, 1), num_bits=5)
+    with pytest.raises(ValueError, match=r"\[0, 31\]"):
+        model.log_prob(np.full((1, 4, 4, 1), 32, np.uint8))
+    samples = model.sample(2, seed=0)
+    assert samples.max() <= 31
+
+
+def test_data_dependent_init_normalizes_activations(digits):
+    train, _ = digits
+    model = small((8, 8, 1))
+    assert model.data_dependent_init(train[:64]) > 10
+    layer = model.u_init
+    assert isinstance(layer, WeightNormalization)
+    x = model.preprocess(tf.constant(train[:64]))
+    x = tf.concat([x, tf.ones_like(x[..., :1])], -1)
+    out = layer(x).numpy()
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, rtol=1e-3)
+
+
+def test_keras_round_trip(tmp_path):
+    model = small((4, 4, 3), num_classes=3)
+    x = np.random.default_rng(2).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    path = tmp_path / "pp.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, PixelCNNPlusPlus) and loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(
+        loaded.log_prob(x, labels=[0, 2]), model.log_prob(x, labels=[0, 2])
+    )
+    np.testing.assert_array_equal(
+        loaded.sample(2, labels=[1, 1], seed=3), model.sample(2, labels=[1, 1], seed=3)
+    )
+
+
+def test_conditioning_changes_likelihood_and_is_causal():
+    model = small((4, 4, 1), conditional=4)
+    assert model.num_classes == 4
+    x = np.random.default_rng(3).integers(0, 256, (2, 4, 4, 1), dtype=np.uint8)
+    assert not np.allclose(model.log_prob(x, labels=[0, 0]), model.log_prob(x, labels=[3, 3]))
+    assert_autoregressive(
+        model, log_prob_fn=lambda v: model.log_prob(v, reduce=False, labels=[1, 2])
+    )
+
+
+def test_dropout_only_in_training():
+    model = small((4, 4, 1), dropout=0.5)
+    x = tf.constant(np.random.default_rng(4).integers(0, 256, (2, 4, 4, 1), dtype=np.uint8))
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    assert not np.allclose(model(x, training=True), model(x, training=True))
+
+
+def test_xla_training_is_finite():
+    model = small((8, 8, 1))
+    model.compile(optimizer="adam", jit_compile=True)
+    x = np.random.default_rng(5).integers(0, 256, (8, 8, 8, 1), dtype=np.uint8)
+    history = model.fit(x, batch_size=4, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(image_shape=(6, 6, 1), num_hierarchies=3), "divisible"),
+        (dict(num_bits=9), "num_bits"),
+        (dict(conditional=True), "number of classes"),
+        (dict(num_resnet=0), "num_resnet"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small(**kwargs)
+
+
+def test_gated_resnet_serialization(tmp_path):
+    x = keras.Input((4, 4, 6))
+    a = keras.Input((4, 4, 6))
+    h = keras.Input((5,))
+    out = GatedResnet(6, "down_right", dropout=0.0)(x, a=a, condition=h)
+    model = keras.Model([x, a, h], out)
+    data = [
+        tf.random.normal((2, 4, 4, 6)),
+        tf.random.normal((2, 4, 4, 6)),
+        tf.random.normal((2, 5)),
+    ]
+    model.save(tmp_path / "gr.keras")
+    loaded = keras.saving.load_model(tmp_path / "gr.keras")
+    np.testing.assert_allclose(loaded(data), model(data), rtol=1e-6)
+
+
+def test_training_on_digits_lowers_bits_per_dim(digits):
+    train, test = digits
+    model = small((8, 8, 1), num_filters=16, num_logistic_mix=5, dropout=0.0)
+    model.data_dependent_init(train[:128])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    before = model.evaluate(test, verbose=0, return_dict=True)["bits_per_dim"]
+    model.fit(train, batch_size=32, epochs=4, verbose=0)
+    after = model.evaluate(test, verbose=0, return_dict=True)["bits_per_dim"]
+    assert before > 4.5 and after < before - 1.0

@@ -11,12 +11,14 @@ Each measurement runs in its own subprocess so that its peak resident memory
 """
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import peak_rss_mib, run_worker, worker_main  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
@@ -38,12 +40,6 @@ SUITES = {
         ("pixelcnn_mnist (h=26)", "pixelcnn_mnist", {"filters": 26, "output_filters": 64}, 32),
     ],
 }
-
-
-def _peak_mib():
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _fake_labels(model, n):
@@ -77,7 +73,7 @@ def worker_throughput(name, overrides, batch_size, steps, xla):
         "image": f"{h}x{w}x{c}",
         "params": model.count_params(),
         "images_per_s": steps * batch_size / seconds,
-        "peak_rss_mib": _peak_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -101,46 +97,32 @@ def worker_mnist(name, overrides, mnist_dir, steps, batch_size, xla):
         "train_s": seconds,
         "test_images": len(test),
         "test_bits_per_dim": model.bits_per_dim(test, batch_size=256, labels=test_labels),
-        "peak_rss_mib": _peak_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
-def _run(job):
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(job)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    if out.returncode:
-        raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main():
+    if worker_main({"throughput": worker_throughput, "mnist": worker_mnist}):
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--suite", choices=sorted(SUITES), default="pixelcnn")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps")
     parser.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     parser.add_argument("--mnist-steps", type=int, default=300)
     parser.add_argument("--mnist-batch", type=int, default=32)
     parser.add_argument("--mnist-xla", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
-    if args.worker:
-        job = json.loads(args.worker)
-        kind = job.pop("kind")
-        print(json.dumps((worker_throughput if kind == "throughput" else worker_mnist)(**job)))
-        return
 
     entries = SUITES[args.suite]
     print(f"# suite {args.suite}: {platform.machine()}, {os.cpu_count()} cores")
     print("| model | image | params | batch | XLA | train images/s | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")
-    for label, name, overrides, batch in entries:
+    for label, name, overrides, batch in [] if args.skip_throughput else entries:
         steps = args.steps if batch >= 32 else max(3, args.steps // 4)
         for xla in (False, True):
-            r = _run(
+            r = run_worker(
+                __file__,
                 dict(
                     kind="throughput",
                     name=name,
@@ -148,7 +130,7 @@ def main():
                     batch_size=batch,
                     steps=steps,
                     xla=xla,
-                )
+                ),
             )
             print(
                 f"| {label} | {r['image']} | {r['params']:,} | {batch} | "
@@ -166,9 +148,8 @@ def main():
     print("| model | params | train s | test bits/dim | peak RSS MiB |")
     print("|---|---|---|---|---|")
     for label, name, overrides, _ in entries:
-        if not (name.endswith("_mnist") or "mnist" in name):
-            continue
-        r = _run(
+        r = run_worker(
+            __file__,
             dict(
                 kind="mnist",
                 name=name,
@@ -177,7 +158,7 @@ def main():
                 steps=args.mnist_steps,
                 batch_size=args.mnist_batch,
                 xla=args.mnist_xla,
-            )
+            ),
         )
         print(
             f"| {label} | {r['params']:,} | {r['train_s']:.0f} | "

@@ -191,8 +191,9 @@ def test_log1mexp_of_log_against_float64():
     log_z = np.linspace(-80.0, 5.0, 400)
     z = np.exp(log_z)
     ref = np.log(-np.expm1(-z))
-    np.testing.assert_allclose(log1mexp_of_log(tf.constant(log_z, tf.float32)), ref,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        log1mexp_of_log(tf.constant(log_z, tf.float32)), ref, rtol=1e-5, atol=1e-6
+    )
     x = tf.Variable(log_z.astype(np.float32))
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(log1mexp_of_log(x))

@@ -28,8 +28,7 @@ def log1mexp_of_log(log_z):
     near = z < 0.6931472
     z_near = tf.where(near, z, 0.5)
     z_far = tf.where(near, 1.0, z)
-    regular = tf.where(near, tf.math.log(-tf.math.expm1(-z_near)),
-                       tf.math.log1p(-tf.exp(-z_far)))
+    regular = tf.where(near, tf.math.log(-tf.math.expm1(-z_near)), tf.math.log1p(-tf.exp(-z_far)))
     z_tiny = tf.exp(tf.minimum(log_z, -7.0))
     return tf.where(tiny, log_z - 0.5 * z_tiny, regular)
 

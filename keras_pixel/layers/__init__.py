@@ -4,6 +4,7 @@ from keras_pixel.layers.gated_block import GatedBlock
 from keras_pixel.layers.lstm import DiagonalBiLSTM, RowLSTM
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import causal_kernel_mask
+from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.shifted_conv import (
     DownRightShiftedConv2D,
     DownRightShiftedConv2DTranspose,
@@ -15,6 +16,7 @@ from keras_pixel.layers.shifted_conv import (
 from keras_pixel.layers.weight_norm import WeightNormalization
 
 __all__ = [
+    "CategoricalHead",
     "DiagonalBiLSTM",
     "DownRightShiftedConv2D",
     "DownRightShiftedConv2DTranspose",

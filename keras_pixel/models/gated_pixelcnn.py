@@ -2,10 +2,9 @@
 Decoders*)."""
 
 import keras
-from keras import ops
 
-from keras_pixel.distributions import NUM_VALUES
-from keras_pixel.layers import GatedBlock, MaskedConv2D
+from keras_pixel.layers import GatedBlock
+from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.models.base import AutoregressiveModel
 
 
@@ -67,11 +66,7 @@ class GatedPixelCNN(AutoregressiveModel):
             GatedBlock(self.filters, self.kernel_size, name=f"block_{k}", **common)
             for k in range(1, self.num_layers)
         ]
-        masked = dict(mask_type="B", color_channels=color_channels, dtype=self.dtype_policy)
-        self.hidden_conv = MaskedConv2D(self.output_filters, 1, name="hidden_conv", **masked)
-        self.logits_conv = MaskedConv2D(
-            color_channels * NUM_VALUES, 1, name="logits_conv", **masked
-        )
+        self.head = CategoricalHead(self.output_filters, name="head", **common)
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
@@ -79,10 +74,7 @@ class GatedPixelCNN(AutoregressiveModel):
         stacks = x
         for block in self.blocks:
             stacks = block(stacks, condition=condition)
-        out = self.hidden_conv(ops.relu(stacks[1]))
-        logits = self.logits_conv(ops.relu(out))
-        height, width, channels = self.image_shape
-        return ops.reshape(logits, (-1, height, width, channels, NUM_VALUES))
+        return self.head(stacks[1])
 
     def get_config(self):
         config = super().get_config()

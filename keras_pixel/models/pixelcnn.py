@@ -1,10 +1,9 @@
 """PixelCNN (van den Oord, Kalchbrenner, Kavukcuoglu 2016, *Pixel Recurrent Neural Networks*)."""
 
 import keras
-from keras import ops
 
-from keras_pixel.distributions import NUM_VALUES
 from keras_pixel.layers import MaskedConv2D
+from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.residual_block import MaskedResidualBlock
 from keras_pixel.models.base import AutoregressiveModel
 
@@ -58,12 +57,7 @@ class PixelCNN(AutoregressiveModel):
             MaskedResidualBlock(self.filters, kernel_size, name=f"block_{k}", **conv)
             for k in range(self.num_layers)
         ]
-        self.hidden_conv = MaskedConv2D(
-            self.output_filters, 1, mask_type="B", name="hidden_conv", **conv
-        )
-        self.logits_conv = MaskedConv2D(
-            color_channels * NUM_VALUES, 1, mask_type="B", name="logits_conv", **conv
-        )
+        self.head = CategoricalHead(self.output_filters, name="head", **conv)
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
@@ -71,10 +65,7 @@ class PixelCNN(AutoregressiveModel):
         h = self.input_conv(x)
         for block in self.blocks:
             h = block(h)
-        h = self.hidden_conv(ops.relu(h))
-        logits = self.logits_conv(ops.relu(h))
-        height, width, channels = self.image_shape
-        return ops.reshape(logits, (-1, height, width, channels, NUM_VALUES))
+        return self.head(h)
 
     def get_config(self):
         config = super().get_config()

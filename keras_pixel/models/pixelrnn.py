@@ -2,10 +2,9 @@
 Networks*): Row LSTM and Diagonal BiLSTM networks."""
 
 import keras
-from keras import ops
 
-from keras_pixel.distributions import NUM_VALUES
 from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
+from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.models.base import AutoregressiveModel
 
 KINDS = ("row_lstm", "diagonal_bilstm")
@@ -76,12 +75,7 @@ class PixelRNN(AutoregressiveModel):
             MaskedConv2D(2 * self.units, 1, mask_type="B", name=f"residual_{k}", **masked)
             for k in range(self.num_layers)
         ]
-        self.hidden_conv = MaskedConv2D(
-            self.output_filters, 1, mask_type="B", name="hidden_conv", **masked
-        )
-        self.logits_conv = MaskedConv2D(
-            color_channels * NUM_VALUES, 1, mask_type="B", name="logits_conv", **masked
-        )
+        self.head = CategoricalHead(self.output_filters, name="head", **masked)
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
@@ -94,10 +88,7 @@ class PixelRNN(AutoregressiveModel):
             if self.skip_connections:
                 skips = skips + out
         features = h + skips if self.skip_connections else h
-        out = self.hidden_conv(ops.relu(features))
-        logits = self.logits_conv(ops.relu(out))
-        height, width, channels = self.image_shape
-        return ops.reshape(logits, (-1, height, width, channels, NUM_VALUES))
+        return self.head(features)
 
     def get_config(self):
         config = super().get_config()

@@ -198,3 +198,14 @@ def test_log1mexp_of_log_against_float64():
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(log1mexp_of_log(x))
     assert np.all(np.isfinite(tape.gradient(y, x).numpy()))
+
+
+def test_temperature_and_seed():
+    rng = np.random.default_rng(7)
+    dist = DiscretizedLogisticMixture(**_random_params(rng, (4, 4), 3, 3, log_scale_shift=-2.0))
+    seed = tf.constant([3, 4])
+    a = dist.sample(200, seed=seed).numpy()
+    np.testing.assert_array_equal(a, dist.sample(200, seed=seed).numpy())
+    cold = dist.sample(200, seed=seed, temperature=0.05).numpy()
+    hot = dist.sample(200, seed=seed, temperature=3.0).numpy()
+    assert cold.std(axis=0).mean() < a.std(axis=0).mean() < hot.std(axis=0).mean()

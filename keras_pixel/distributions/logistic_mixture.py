@@ -64,7 +64,8 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         allow_nan_stats: TFP's flag.
         name: name scope.
 
-    Samples are int32 ``[..., H, W, C]``.
+    Samples are int32 ``[..., H, W, C]``; ``sample(n, seed=..., temperature=t)``
+    divides the mixture logits by ``t`` and multiplies the scales by ``t``.
     """
 
     def __init__(
@@ -260,12 +261,12 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         draw = tfd.Logistic(locs, tf.exp(log_scales) * temperature).sample(seed=value_seed)
         return self._quantize(draw)
 
-    def _sample_n(self, n, seed=None):
+    def _sample_n(self, n, seed=None, temperature=1.0):
         seeds = tfp.random.split_seed(seed, self._locs.shape[-1])
         shape = tf.concat([[n], tf.shape(self._locs)[:-2], [self._locs.shape[-1]]], axis=0)
         values = tf.zeros(shape, tf.int32)
         for channel in range(self._locs.shape[-1]):
-            drawn = self.sample_channel(values, channel, seeds[channel])
+            drawn = self.sample_channel(values, channel, seeds[channel], temperature)
             values = tf.concat(
                 [values[..., :channel], drawn[..., None], values[..., channel + 1 :]], axis=-1
             )

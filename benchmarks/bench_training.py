@@ -34,6 +34,11 @@ SUITES = {
         ("gated_pixelcnn_mnist", "gated_pixelcnn_mnist", {}, 32),
         ("pixelcnn_mnist (h=40)", "pixelcnn_mnist", {"filters": 40}, 32),
     ],
+    "pixelrnn_cifar": [
+        ("row_lstm_cifar", "row_lstm_cifar", {}, 4),
+        ("diagonal_bilstm_cifar", "diagonal_bilstm_cifar", {}, 4),
+        ("pixelcnn_cifar", "pixelcnn_cifar", {}, 4),
+    ],
     "pixelrnn": [
         ("row_lstm_mnist", "row_lstm_mnist", {}, 32),
         ("diagonal_bilstm_mnist", "diagonal_bilstm_mnist", {}, 32),
@@ -112,6 +117,13 @@ def main():
     parser.add_argument("--mnist-batch", type=int, default=32)
     parser.add_argument("--mnist-xla", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--xla",
+        nargs="+",
+        default=["off", "on"],
+        choices=["off", "on"],
+        help="which XLA settings to time",
+    )
     args = parser.parse_args()
 
     entries = SUITES[args.suite]
@@ -120,7 +132,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for label, name, overrides, batch in [] if args.skip_throughput else entries:
         steps = args.steps if batch >= 32 else max(3, args.steps // 4)
-        for xla in (False, True):
+        for xla in [x == "on" for x in args.xla]:
             r = run_worker(
                 __file__,
                 dict(

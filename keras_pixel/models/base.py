@@ -45,6 +45,10 @@ class AutoregressiveModel(keras.Model):
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``, ...).
     """
 
+    #: Whether ``jit_compile=True`` trained this family faster on CPU in our
+    #: benchmarks (``benchmarks/README.md``); ``keras-pixel train`` defaults to it.
+    xla_faster = True
+
     def __init__(self, image_shape, num_classes=None, condition_dim=None, **kwargs):
         super().__init__(**kwargs)
         self._image_shape = normalize_image_shape(image_shape)

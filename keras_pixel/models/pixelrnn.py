@@ -35,6 +35,8 @@ class PixelRNN(AutoregressiveModel):
         **kwargs: passed to ``keras.Model``.
     """
 
+    xla_faster = False  # measured 0.5-0.65x on CPU: benchmarks/README.md
+
     def __init__(
         self,
         kind="diagonal_bilstm",

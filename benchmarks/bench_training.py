@@ -37,7 +37,7 @@ SUITES = {
     "pixelrnn_cifar": [
         ("row_lstm_cifar", "row_lstm_cifar", {}, 4),
         ("diagonal_bilstm_cifar", "diagonal_bilstm_cifar", {}, 4),
-        ("pixelcnn_cifar", "pixelcnn_cifar", {}, 4),
+        ("pixelcnn_cifar (h=189)", "pixelcnn_cifar", {"filters": 189}, 4),
     ],
     "pixelrnn": [
         ("row_lstm_mnist", "row_lstm_mnist", {}, 32),

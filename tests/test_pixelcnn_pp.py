@@ -50,6 +50,18 @@ def test_shifted_convolution_receptive_fields():
         assert dep[2:].sum() == 0 and dep[1].sum() > 0
 
 
+def test_shifted_convolution_errors_and_config():
+    with pytest.raises(ValueError, match="odd width"):
+        DownShiftedConv2D(2, (2, 2))
+    with pytest.raises(ValueError, match="odd width"):
+        DownShiftedConv2DTranspose(2, (2, 4))
+    layer = DownRightShiftedConv2D(3, (2, 2), strides=2)
+    clone = DownRightShiftedConv2D.from_config(layer.get_config())
+    assert clone.strides == (2, 2) and clone.kernel_size == (2, 2)
+    up = DownShiftedConv2DTranspose.from_config(DownShiftedConv2DTranspose(3).get_config())
+    assert up(tf.zeros((1, 2, 3, 1))).shape == (1, 4, 6, 3)
+
+
 def test_concat_elu():
     x = tf.constant([[-1.0, 2.0]])
     np.testing.assert_allclose(

@@ -22,11 +22,24 @@ def right_shift(x):
     return ops.pad(x, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :-1]
 
 
-class _ShiftedConvMixin:
-    def _check_kernel(self, right):
-        kh, kw = self.kernel_size
-        if not right and kw % 2 == 0:
-            raise ValueError(f"A down-shifted kernel needs an odd width, got {self.kernel_size}.")
+class _ShiftedConv2D(keras.layers.Conv2D):
+    """A VALID convolution after padding on top and on the sides given by ``_side_pads``."""
+
+    def __init__(self, filters, kernel_size, strides=1, **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+
+    def _side_pads(self):
+        raise NotImplementedError
+
+    def call(self, inputs):
+        pads = ((0, 0), (self.kernel_size[0] - 1, 0), self._side_pads(), (0, 0))
+        return super().call(ops.pad(inputs, pads))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        s = self.strides[0]
+        return (b, -(-h // s) if h else None, -(-w // s) if w else None, self.filters)
 
     def get_config(self):
         config = super().get_config()
@@ -35,7 +48,7 @@ class _ShiftedConvMixin:
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
-class DownShiftedConv2D(_ShiftedConvMixin, keras.layers.Conv2D):
+class DownShiftedConv2D(_ShiftedConv2D):
     """A ``kh x kw`` convolution that sees the current row and the ``kh - 1`` rows above,
     ``kw // 2`` columns either side: padded on top and on both sides, not "same".
 
@@ -43,23 +56,17 @@ class DownShiftedConv2D(_ShiftedConvMixin, keras.layers.Conv2D):
     """
 
     def __init__(self, filters, kernel_size=(2, 3), strides=1, **kwargs):
-        kwargs.pop("padding", None)
-        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
-        self._check_kernel(right=False)
+        super().__init__(filters, kernel_size, strides=strides, **kwargs)
+        if self.kernel_size[1] % 2 == 0:
+            raise ValueError(f"A down-shifted kernel needs an odd width, got {kernel_size}.")
 
-    def call(self, inputs):
-        kh, kw = self.kernel_size
-        inputs = ops.pad(inputs, ((0, 0), (kh - 1, 0), ((kw - 1) // 2, (kw - 1) // 2), (0, 0)))
-        return super().call(inputs)
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        s = self.strides[0]
-        return (b, -(-h // s) if h else None, -(-w // s) if w else None, self.filters)
+    def _side_pads(self):
+        half = (self.kernel_size[1] - 1) // 2
+        return (half, half)
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
-class DownRightShiftedConv2D(_ShiftedConvMixin, keras.layers.Conv2D):
+class DownRightShiftedConv2D(_ShiftedConv2D):
     """A ``kh x kw`` convolution that sees the current row and the ``kh - 1`` rows above,
     from the current column and the ``kw - 1`` columns to its left.
 
@@ -67,39 +74,32 @@ class DownRightShiftedConv2D(_ShiftedConvMixin, keras.layers.Conv2D):
     """
 
     def __init__(self, filters, kernel_size=(2, 2), strides=1, **kwargs):
-        kwargs.pop("padding", None)
-        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+        super().__init__(filters, kernel_size, strides=strides, **kwargs)
 
-    def call(self, inputs):
-        kh, kw = self.kernel_size
-        inputs = ops.pad(inputs, ((0, 0), (kh - 1, 0), (kw - 1, 0), (0, 0)))
-        return super().call(inputs)
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        s = self.strides[0]
-        return (b, -(-h // s) if h else None, -(-w // s) if w else None, self.filters)
+    def _side_pads(self):
+        return (self.kernel_size[1] - 1, 0)
 
 
-@keras.saving.register_keras_serializable(package="keras_pixel")
-class DownShiftedConv2DTranspose(_ShiftedConvMixin, keras.layers.Conv2DTranspose):
-    """The transposed (upsampling) twin of :class:`DownShiftedConv2D`, stride 2:
-    ``[B, H, W, C]`` -> ``[B, 2H, 2W, filters]``, cropped so that no output sees
-    an input row below it."""
+class _ShiftedConv2DTranspose(keras.layers.Conv2DTranspose):
+    """A stride-2 VALID transposed convolution with one extra output row and column,
+    cropped to ``[2H, 2W]`` from column ``_left_crop()``, so no output sees an input
+    row below it."""
 
-    def __init__(self, filters, kernel_size=(2, 3), strides=2, **kwargs):
+    def __init__(self, filters, kernel_size, strides=2, **kwargs):
         for key in ("padding", "output_padding"):
             kwargs.pop(key, None)
         super().__init__(
             filters, kernel_size, strides=strides, padding="valid", output_padding=1, **kwargs
         )
-        self._check_kernel(right=False)
+
+    def _left_crop(self):
+        raise NotImplementedError
 
     def call(self, inputs):
         h, w = inputs.shape[1], inputs.shape[2]
         s = self.strides[0]
-        offset = (self.kernel_size[1] - 1) // 2
-        return super().call(inputs)[:, : h * s, offset : offset + w * s]
+        left = self._left_crop()
+        return super().call(inputs)[:, : h * s, left : left + w * s]
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
@@ -107,35 +107,35 @@ class DownShiftedConv2DTranspose(_ShiftedConvMixin, keras.layers.Conv2DTranspose
 
     def get_config(self):
         config = super().get_config()
+        config.pop("padding", None)
         config.pop("output_padding", None)
         return config
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
-class DownRightShiftedConv2DTranspose(_ShiftedConvMixin, keras.layers.Conv2DTranspose):
+class DownShiftedConv2DTranspose(_ShiftedConv2DTranspose):
+    """The transposed (upsampling) twin of :class:`DownShiftedConv2D`, stride 2:
+    ``[B, H, W, C]`` -> ``[B, 2H, 2W, filters]``."""
+
+    def __init__(self, filters, kernel_size=(2, 3), strides=2, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, **kwargs)
+        if self.kernel_size[1] % 2 == 0:
+            raise ValueError(f"A down-shifted kernel needs an odd width, got {kernel_size}.")
+
+    def _left_crop(self):
+        return (self.kernel_size[1] - 1) // 2
+
+
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class DownRightShiftedConv2DTranspose(_ShiftedConv2DTranspose):
     """The transposed (upsampling) twin of :class:`DownRightShiftedConv2D`, stride 2:
     ``[B, H, W, C]`` -> ``[B, 2H, 2W, filters]``."""
 
     def __init__(self, filters, kernel_size=(2, 2), strides=2, **kwargs):
-        for key in ("padding", "output_padding"):
-            kwargs.pop(key, None)
-        super().__init__(
-            filters, kernel_size, strides=strides, padding="valid", output_padding=1, **kwargs
-        )
+        super().__init__(filters, kernel_size, strides=strides, **kwargs)
 
-    def call(self, inputs):
-        h, w = inputs.shape[1], inputs.shape[2]
-        s = self.strides[0]
-        return super().call(inputs)[:, : h * s, : w * s]
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        return (b, h * self.strides[0], w * self.strides[1], self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("output_padding", None)
-        return config
+    def _left_crop(self):
+        return 0
 
 
 def _maybe_normalized(layer, weight_norm):

@@ -53,7 +53,6 @@ def _test_images(mnist_dir, limit):
 
 def ours(mnist_dir, batch_size, steps, xla, eval_images, timed_only):
     import keras
-    import numpy as np
 
     from keras_pixel.models import PixelCNNPlusPlus
 
@@ -61,21 +60,16 @@ def ours(mnist_dir, batch_size, steps, xla, eval_images, timed_only):
     model = PixelCNNPlusPlus(image_shape=(28, 28, 1), **HPARAMS)
     model.data_dependent_init(batches[0])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
-    model.train_on_batch(batches[0])
-    start = time.perf_counter()
-    for batch in batches[1:]:
-        model.train_on_batch(batch)
-    seconds = time.perf_counter() - start
+    seconds = _timed_steps(model, batches)
     result = {
         "params": model.count_params(),
-        "images_per_s": (steps - 1) * batch_size / seconds,
+        "images_per_s": (steps - WARMUP) * batch_size / seconds,
         "train_s": seconds,
     }
     if not timed_only:
         test = _test_images(mnist_dir, eval_images)
         result["test_bits_per_dim"] = model.bits_per_dim(test, batch_size=250)
     result["peak_rss_mib"] = peak_rss_mib()
-    del np
     return result
 
 
@@ -101,14 +95,10 @@ def tfp_reference(mnist_dir, batch_size, steps, xla, eval_images, timed_only):
     model.add_loss(-tf.reduce_mean(log_prob))
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), jit_compile=xla)
     batches = [b.astype(np.float32) for b in batches]
-    model.train_on_batch(batches[0])
-    start = time.perf_counter()
-    for batch in batches[1:]:
-        model.train_on_batch(batch)
-    seconds = time.perf_counter() - start
+    seconds = _timed_steps(model, batches)
     result = {
         "params": int(model.count_params()),
-        "images_per_s": (steps - 1) * batch_size / seconds,
+        "images_per_s": (steps - WARMUP) * batch_size / seconds,
         "train_s": seconds,
     }
     if not timed_only:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import difflib
+import inspect
 import os
 from typing import Any
 
@@ -51,8 +52,6 @@ class Preset:
 
 
 def _constructor_args(cls):
-    import inspect
-
     names = set()
     for klass in cls.__mro__:
         if klass is keras.Model:

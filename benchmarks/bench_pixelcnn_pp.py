@@ -35,14 +35,24 @@ WARMUP = 3
 
 
 def _timed_steps(model, batches):
-    """Trains on every batch; returns the seconds taken by all but the first WARMUP
+    """Trains on every batch; returns the seconds of each step but the first WARMUP
     (which include tracing and compiling)."""
     for batch in batches[:WARMUP]:
         model.train_on_batch(batch)
-    start = time.perf_counter()
+    times = []
     for batch in batches[WARMUP:]:
+        start = time.perf_counter()
         model.train_on_batch(batch)
-    return time.perf_counter() - start
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _timing(times, batch_size):
+    return {
+        "step_s": times,
+        "train_s": sum(times),
+        "images_per_s": len(times) * batch_size / sum(times),
+    }
 
 
 def _test_images(mnist_dir, limit):
@@ -60,12 +70,7 @@ def ours(mnist_dir, batch_size, steps, xla, eval_images, timed_only):
     model = PixelCNNPlusPlus(image_shape=(28, 28, 1), **HPARAMS)
     model.data_dependent_init(batches[0])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
-    seconds = _timed_steps(model, batches)
-    result = {
-        "params": model.count_params(),
-        "images_per_s": (steps - WARMUP) * batch_size / seconds,
-        "train_s": seconds,
-    }
+    result = {"params": model.count_params(), **_timing(_timed_steps(model, batches), batch_size)}
     if not timed_only:
         test = _test_images(mnist_dir, eval_images)
         result["test_bits_per_dim"] = model.bits_per_dim(test, batch_size=250)
@@ -95,11 +100,9 @@ def tfp_reference(mnist_dir, batch_size, steps, xla, eval_images, timed_only):
     model.add_loss(-tf.reduce_mean(log_prob))
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), jit_compile=xla)
     batches = [b.astype(np.float32) for b in batches]
-    seconds = _timed_steps(model, batches)
     result = {
         "params": int(model.count_params()),
-        "images_per_s": (steps - WARMUP) * batch_size / seconds,
-        "train_s": seconds,
+        **_timing(_timed_steps(model, batches), batch_size),
     }
     if not timed_only:
         test = _test_images(mnist_dir, eval_images).astype(np.float32)
@@ -114,16 +117,28 @@ def tfp_reference(mnist_dir, batch_size, steps, xla, eval_images, timed_only):
     return result
 
 
+NAMES = {"ours": "PixelCNNPlusPlus", "tfp": "tfp.distributions.PixelCNN"}
+
+
+def _median(values):
+    values = sorted(values)
+    n = len(values)
+    return (values[n // 2] + values[(n - 1) // 2]) / 2
+
+
 def main():
     if worker_main({"ours": ours, "tfp": tfp_reference}):
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist-dir", default=DEFAULT_MNIST)
     parser.add_argument("--steps", type=int, default=300, help="Adam steps for bits/dim")
-    parser.add_argument("--timed-steps", type=int, default=60, help="steps for XLA timing")
+    parser.add_argument(
+        "--timed-steps", type=int, default=60, help="steps of the second (reversed-order) round"
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--eval-images", type=int, default=10000)
     parser.add_argument("--models", nargs="+", default=["ours", "tfp"], choices=["ours", "tfp"])
+    parser.add_argument("--no-xla", action="store_true", help="skip the XLA rows")
     parser.add_argument(
         "--tfp-xla-steps",
         type=int,
@@ -134,44 +149,59 @@ def main():
     if not os.path.isdir(args.mnist_dir):
         sys.exit(f"MNIST not found at {args.mnist_dir}")
     print(f"# {HPARAMS}, batch {args.batch}, 28x28x1 real MNIST, Adam lr 1e-3")
-    print("| model | XLA | steps | params | train images/s | peak RSS MiB | test bits/dim |")
-    print("|---|---|---|---|---|---|---|")
-    rows = {}
-    for xla in (False, True):
-        for kind in args.models:
-            full = not xla
-            steps = args.steps if full else args.timed_steps
-            if xla and kind == "tfp":
-                steps = args.tfp_xla_steps
-            r = run_worker(
-                __file__,
-                dict(
-                    kind=kind,
-                    mnist_dir=args.mnist_dir,
-                    batch_size=args.batch,
-                    steps=steps,
-                    xla=xla,
-                    eval_images=args.eval_images,
-                    timed_only=not full,
-                ),
-            )
-            rows[(kind, xla)] = r
-            name = "PixelCNNPlusPlus" if kind == "ours" else "tfp.distributions.PixelCNN"
-            bpd = f"{r['test_bits_per_dim']:.4f}" if "test_bits_per_dim" in r else "-"
-            print(
-                f"| {name} | {'on' if xla else 'off'} | {steps} | {r['params']:,} | "
-                f"{r['images_per_s']:.1f} | {r['peak_rss_mib']:.0f} | {bpd} |",
-                flush=True,
-            )
-    if len(args.models) == 2:
-        for xla in (False, True):
-            ratio = rows[("ours", xla)]["images_per_s"] / rows[("tfp", xla)]["images_per_s"]
-            print(f"throughput ratio ours/TFP, XLA {'on' if xla else 'off'}: {ratio:.2f}x")
-        best = max(rows[("ours", x)]["images_per_s"] for x in (False, True))
-        print(
-            f"best ours vs best TFP: "
-            f"{best / max(rows[('tfp', x)]['images_per_s'] for x in (False, True)):.2f}x"
+
+    def job(kind, steps, xla, full):
+        return run_worker(
+            __file__,
+            dict(
+                kind=kind,
+                mnist_dir=args.mnist_dir,
+                batch_size=args.batch,
+                steps=steps,
+                xla=xla,
+                eval_images=args.eval_images,
+                timed_only=not full,
+            ),
         )
+
+    # Without XLA: the bits/dim runs in order A B, then a timing round in order B A,
+    # so a drift of the machine's speed during the run hits both models alike.
+    runs = {kind: [job(kind, args.steps, False, True)] for kind in args.models}
+    for kind in reversed(args.models):
+        runs[kind].append(job(kind, args.timed_steps, False, False))
+    if not args.no_xla:
+        for kind in args.models:
+            steps = args.tfp_xla_steps if kind == "tfp" else args.timed_steps
+            runs[(kind, "xla")] = [job(kind, steps, True, False)]
+
+    print(
+        "| model | XLA | timed steps | params | train images/s (median step) | "
+        "images/s (mean) | peak RSS MiB | test bits/dim |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    speed = {}
+    for key, results in runs.items():
+        kind, xla = (key, False) if isinstance(key, str) else (key[0], True)
+        steps = [t for r in results for t in r["step_s"]]
+        speed[key] = args.batch / _median(steps)
+        mean = args.batch * len(steps) / sum(steps)
+        bpd = results[0].get("test_bits_per_dim")
+        print(
+            f"| {NAMES[kind]} | {'on' if xla else 'off'} | {len(steps)} | "
+            f"{results[0]['params']:,} | {speed[key]:.1f} | {mean:.1f} | "
+            f"{max(r['peak_rss_mib'] for r in results):.0f} | "
+            f"{'-' if bpd is None else f'{bpd:.4f}'} |",
+            flush=True,
+        )
+    if len(args.models) == 2:
+        print(f"throughput ratio ours/TFP, XLA off: {speed['ours'] / speed['tfp']:.2f}x")
+        if not args.no_xla:
+            ratio = speed[("ours", "xla")] / speed[("tfp", "xla")]
+            print(f"throughput ratio ours/TFP, XLA on: {ratio:.2f}x")
+            best = max(speed["ours"], speed[("ours", "xla")]) / max(
+                speed["tfp"], speed[("tfp", "xla")]
+            )
+            print(f"best ours vs best TFP: {best:.2f}x")
 
 
 if __name__ == "__main__":

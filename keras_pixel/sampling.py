@@ -1,11 +1,21 @@
 """The sampler driver shared by every autoregressive model.
 
 Sampling walks the subpixels in raster order (rows, then columns, then R, G, B).
-The draw for subpixel ``t`` uses the stateless seed ``fold_in(seed, t)``, so a
-seed fixes every draw whatever sampling method computes the conditionals (the
-basis for exact cached sampling). The walk runs inside a compiled
-``tf.while_loop``; the host is visited once per image row, to move the progress
-bar, never once per pixel.
+All the noise is drawn up front from the seed, ``noise[t]`` for subpixel ``t``,
+and each draw is a deterministic function of its conditional and its noise
+(:func:`~keras_pixel.distributions.categorical.inverse_cdf_sample`), so every
+sampling method turns the same seed into the same images. Two methods:
+
+* ``"naive"``: one full forward pass per subpixel (``H * W * C`` passes), the
+  reference.
+* ``"cached"`` (Ramachandran et al. 2017, *Fast Generation for Convolutional
+  Autoregressive Models*): one full pass fills per-layer caches; each step then
+  computes every layer only where the new subpixel reaches
+  (``model.sampling_cache`` / ``model.cached_step``), in one XLA-compiled loop
+  whose caches are updated in place.
+
+The walk runs inside a compiled ``tf.while_loop``; the host is visited once
+per image row, to move the progress bar, never once per pixel.
 """
 
 import secrets
@@ -13,7 +23,7 @@ import secrets
 import numpy as np
 import tensorflow as tf
 
-METHODS = ("naive",)
+METHODS = ("cached", "naive")
 
 
 def make_seed(seed):
@@ -35,37 +45,85 @@ def check_method(method):
     return method
 
 
-def _naive_sampler(model):
-    """A compiled loop that fills subpixels ``[t0, t1)`` by full forward passes.
+def draw_noise(model, seed, batch, start=0):
+    """The uniform noise of every subpixel from ``start`` on, float32
+    ``[H * W * C - start, B, model.noise_per_subpixel]`` in ``[0, 1)``.
 
-    Every step runs the whole network on the current canvas and draws one
-    subpixel from its conditional: ``H * W * C`` forward passes per image, the
-    reference against which faster samplers are checked.
+    Row ``t - start`` drives subpixel ``t``; the noise of subpixel ``t`` depends
+    on ``(seed, t)`` only, so completing from ``start`` reuses the draws that a
+    full sample would have made there.
     """
     height, width, channels = model.image_shape
+    total = height * width * channels
+    steps = tf.range(start, total)
+    per_step = lambda t: tf.random.stateless_uniform(  # noqa: E731
+        (batch, model.noise_per_subpixel), tf.random.experimental.stateless_fold_in(seed, t)
+    )
+    return tf.map_fn(per_step, steps, fn_output_signature=tf.float32)
+
+
+def _position(model, t):
+    _, width, channels = model.image_shape
+    return t // (width * channels), (t // channels) % width, t % channels
+
+
+def _write_subpixel(canvas, i, j, c, values):
+    batch = tf.shape(canvas)[0]
+    position = tf.stack([i, j, c])
+    indices = tf.concat([tf.range(batch)[:, None], tf.tile(position[None, :], [batch, 1])], axis=1)
+    return tf.tensor_scatter_nd_update(canvas, indices, tf.cast(values, canvas.dtype))
+
+
+def _naive_sampler(model):
+    """``(init, run)`` of the reference sampler: every step runs the whole network
+    on the current canvas and draws one subpixel from its conditional."""
+
+    def init(images, condition):
+        del images, condition
+        return ()
 
     @tf.function(reduce_retracing=True)
-    def run(images, condition, t0, t1, seed, temperature):
-        batch = tf.shape(images)[0]
-        rows = tf.range(batch)
-
+    def run(images, cache, condition, t0, t1, noise, temperature):
         def body(t, canvas):
             inputs = canvas if condition is None else (canvas, condition)
             outputs = model(inputs, training=False)
-            i = t // (width * channels)
-            j = (t // channels) % width
-            c = t % channels
-            step_seed = tf.random.experimental.stateless_fold_in(seed, t)
-            values = model.sample_subpixel(outputs, canvas, i, j, c, step_seed, temperature)
-            position = tf.stack([i, j, c])
-            indices = tf.concat([rows[:, None], tf.tile(position[None, :], [batch, 1])], axis=1)
-            canvas = tf.tensor_scatter_nd_update(canvas, indices, tf.cast(values, canvas.dtype))
-            return t + 1, canvas
+            i, j, c = _position(model, t)
+            values = model.sample_subpixel(outputs, canvas, i, j, c, noise[t - t0], temperature)
+            return t + 1, _write_subpixel(canvas, i, j, c, values)
 
         _, images = tf.while_loop(lambda t, _: t < t1, body, (t0, images))
-        return images
+        return images, cache
 
-    return run
+    return init, run
+
+
+def _cached_sampler(model):
+    """``(init, run)`` of the cached sampler: ``init`` fills the per-layer caches
+    from the canvas with one full pass; ``run`` steps through subpixels with
+    ``model.cached_step``. Both are XLA-compiled (in-place cache updates)."""
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def init(images, condition):
+        return model.sampling_cache(images, condition)
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def run(images, cache, condition, t0, t1, noise, temperature):
+        channels = model.image_shape[-1]
+
+        def body(t, canvas, cache):
+            i, j, c = _position(model, t)
+            outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
+            pixel = tf.slice(canvas, tf.stack([0, i, j, 0]), [-1, 1, 1, channels])
+            values = model.sample_subpixel(outputs, pixel, 0, 0, c, noise[t - t0], temperature)
+            return t + 1, _write_subpixel(canvas, i, j, c, values), cache
+
+        _, images, cache = tf.while_loop(lambda t, *_: t < t1, body, (t0, images, cache))
+        return images, cache
+
+    return init, run
+
+
+SAMPLERS = {"cached": _cached_sampler, "naive": _naive_sampler}
 
 
 def run_sampler(
@@ -80,7 +138,7 @@ def run_sampler(
             when completing whole rows).
         seed: int32 ``[2]`` stateless seed (see :func:`make_seed`).
         temperature: float > 0.
-        method: ``"naive"``.
+        method: ``"cached"`` or ``"naive"``.
         progress: show a tqdm progress bar over the subpixels.
         condition: float ``[B, D]`` condition vectors for conditional models.
 
@@ -91,11 +149,13 @@ def run_sampler(
     height, width, channels = model.image_shape
     total = height * width * channels
     row = width * channels
-    sampler = model._get_sampler(method, _naive_sampler)
+    init, run = model._get_sampler(method, SAMPLERS[method])
     canvas = tf.cast(tf.convert_to_tensor(canvas), tf.int32)
     temperature = tf.constant(temperature, tf.float32)
     if condition is not None:
         condition = tf.constant(condition, tf.float32)
+    noise = draw_noise(model, seed, canvas.shape[0], start)
+    cache = init(canvas, condition)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -104,7 +164,15 @@ def run_sampler(
     t = start
     while t < total:
         stop = min(total, (t // row + 1) * row)
-        canvas = sampler(canvas, condition, tf.constant(t), tf.constant(stop), seed, temperature)
+        canvas, cache = run(
+            canvas,
+            cache,
+            condition,
+            tf.constant(t),
+            tf.constant(stop),
+            noise[t - start : stop - start],
+            temperature,
+        )
         if bar is not None:
             bar.update(stop - t)
         t = stop

@@ -55,10 +55,36 @@ def subpixel_log_prob(logits, values):
     return pixel_categorical(logits, event_ndims=0).log_prob(tf.cast(values, tf.int32))
 
 
+def inverse_cdf_sample(logits, uniform, temperature=1.0):
+    """Draws each subpixel from its softmax by inverting the CDF at a given uniform.
+
+    The draw is a deterministic function of ``(logits, uniform)``, so two
+    samplers that compute the same logits (the full network or a cached step)
+    and read the same noise draw the same value.
+
+    Args:
+        logits: float ``[..., V]``.
+        uniform: float ``[...]`` in ``[0, 1)``.
+        temperature: > 0; divides the logits.
+
+    Returns:
+        int32 ``[...]`` in ``[0, V)``: the number of CDF values at or below ``uniform``.
+    """
+    _check_temperature(temperature)
+    logits = tf.cast(logits, tf.float32) / tf.cast(temperature, tf.float32)
+    cdf = tf.cumsum(tf.nn.softmax(logits, axis=-1), axis=-1)
+    target = tf.cast(uniform, tf.float32)[..., None] * cdf[..., -1:]
+    count = tf.reduce_sum(tf.cast(cdf <= target, tf.int32), axis=-1)
+    return tf.minimum(count, tf.shape(logits)[-1] - 1)
+
+
 def sample_subpixel(logits, seed, temperature=1.0):
     """One stateless draw per row of ``logits`` (``[..., 256]``) -> int32 ``[...]``.
 
     The same ``seed`` (int32 ``[2]``) and logits always give the same values,
-    which is what makes seeded sampling reproducible.
+    which is what makes seeded sampling reproducible: one uniform per subpixel
+    from ``seed``, through :func:`inverse_cdf_sample`.
     """
-    return pixel_categorical(logits, temperature, event_ndims=0).sample(seed=seed)
+    logits = tf.convert_to_tensor(logits)
+    uniform = tf.random.stateless_uniform(tf.shape(logits)[:-1], seed)
+    return inverse_cdf_sample(logits, uniform, temperature)

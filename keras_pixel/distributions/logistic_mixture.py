@@ -4,6 +4,8 @@ as a ``tfp.distributions.Distribution`` over integer images."""
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_pixel.distributions.categorical import inverse_cdf_sample
+
 tfd = tfp.distributions
 
 LOG_SCALE_MIN = -7.0
@@ -228,7 +230,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         index = tf.round((continuous + 1.0) * 0.5 * (self.num_values - 1))
         return tf.cast(tf.clip_by_value(index, 0, self.num_values - 1), tf.int32)
 
-    def sample_channel(self, previous, channel, seed, temperature=1.0):
+    def sample_channel(self, previous, channel, seed=None, temperature=1.0, uniform=None):
         """Draws one channel of every pixel given the earlier channels.
 
         The component is drawn from the mixture weights updated by the earlier
@@ -240,25 +242,32 @@ class DiscretizedLogisticMixture(tfd.Distribution):
             previous: integers ``[..., H, W, C]``; only channels before
                 ``channel`` are read.
             channel: int (or scalar int tensor) in ``[0, C)``.
-            seed: stateless seed, int32 ``[2]``.
+            seed: stateless seed, int32 ``[2]``; or pass ``uniform``.
             temperature: > 0: divides the mixture logits and multiplies the scales.
+            uniform: float ``[..., H, W, 2]`` in ``(0, 1)``: the noise of the
+                component choice and of the logistic draw. The result is a
+                deterministic function of it (what cached sampling relies on).
 
         Returns:
             int32 ``[..., H, W]``.
         """
-        component_seed, value_seed = tfp.random.split_seed(seed, 2)
         channels = self._locs.shape[-1]
         earlier = tf.cast(tf.range(channels) < channel, tf.float32)
         log_mass = self.component_log_probs(previous) * earlier
         logits = tf.nn.log_softmax(self._mixture_logits, axis=-1) + tf.reduce_sum(log_mass, -1)
-        k = tfd.Categorical(logits=logits / temperature).sample(seed=component_seed)
+        if uniform is None:
+            shape = tf.concat([tf.shape(logits)[:-1], [2]], axis=0)
+            uniform = tf.random.stateless_uniform(shape, seed)
+        uniform = tf.clip_by_value(tf.cast(uniform, tf.float32), 1e-7, 1.0 - 1e-7)
+        k = inverse_cdf_sample(logits, uniform[..., 0], temperature)
         pick = tf.one_hot(k, tf.shape(logits)[-1])
         onehot_c = tf.one_hot(channel, channels)
         locs = tf.einsum(
             "...kc,...k,c->...", self._coupled_locs(self._scale(previous)), pick, onehot_c
         )
         log_scales = tf.einsum("...kc,...k,c->...", self._log_scales, pick, onehot_c)
-        draw = tfd.Logistic(locs, tf.exp(log_scales) * temperature).sample(seed=value_seed)
+        u = uniform[..., 1]
+        draw = locs + tf.exp(log_scales) * temperature * (tf.math.log(u) - tf.math.log1p(-u))
         return self._quantize(draw)
 
     def _sample_n(self, n, seed=None, temperature=1.0):

@@ -4,8 +4,10 @@
 import keras
 from keras import ops
 
+from keras_pixel.layers.incremental import read_at, write_at, write_pixels
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
+from keras_pixel.layers.shifts import down_shift
 
 
 def gated_activation(x, color_channels=1):
@@ -18,11 +20,6 @@ def gated_activation(x, color_channels=1):
     """
     a, b = split_groups(x, 2, color_channels)
     return ops.tanh(a) * ops.sigmoid(b)
-
-
-def shift_down(x):
-    """Moves a ``[B, H, W, C]`` map down one row (zeros on top, last row dropped)."""
-    return ops.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
@@ -150,7 +147,7 @@ class GatedBlock(keras.layers.Layer):
             condition = ops.cast(condition, v_pre.dtype)
             v_pre = v_pre + self._project(self.vertical_condition, condition)
             h_pre = h_pre + self._project(self.horizontal_condition, condition)
-        h_pre = h_pre + self.vertical_to_horizontal(shift_down(v_pre))
+        h_pre = h_pre + self.vertical_to_horizontal(down_shift(v_pre))
         v_out = gated_activation(v_pre)
         gated = gated_activation(h_pre, self.color_channels)
         h_out = self.horizontal_out(gated)
@@ -159,6 +156,84 @@ class GatedBlock(keras.layers.Layer):
         if self.return_skip:
             return v_out, h_out, self.skip_out(gated)
         return v_out, h_out
+
+    # Cached sampling: the vertical stack once per image row, the horizontal stack
+    # once per pixel, from a cache ``(v_map, h_map, v_to_h_row)``.
+
+    def sampling_cache(self, inputs, condition=None):
+        """The cache of :meth:`vertical_row` and :meth:`horizontal_step`, filled from
+        this block's full inputs (as in :meth:`call`).
+
+        Returns:
+            ``(v_map, h_map, v_to_h_row)``: the vertical stack's input padded for
+            its convolution ``[B, H + k//2, W + 2(k//2), C_v]``, the horizontal
+            stack's input padded for its ``1 x k`` convolution ``[B, H, W + 2(k//2),
+            C_h]``, and the vertical stack's contribution to the current row of
+            the horizontal one ``[B, W, 2F]`` (filled by :meth:`vertical_row`).
+        """
+        if condition is not None and len(condition.shape) != 2:
+            raise NotImplementedError("Cached sampling supports vector conditions [B, D] only.")
+        v, h = inputs if isinstance(inputs, (list, tuple)) else (inputs, inputs)
+        k = self.kernel_size
+        v_map = ops.pad(v, ((0, 0), (k // 2, 0), (k // 2, k // 2), (0, 0)))
+        h_map = self.horizontal_conv.cache_padding(h)
+        v_to_h_row = ops.zeros((ops.shape(v)[0], v.shape[2], 2 * self.filters), v.dtype)
+        return v_map, h_map, v_to_h_row
+
+    def vertical_row(self, cache, v_row, r, condition=None):
+        """The vertical stack on image row ``r`` (complete by now), once per row.
+
+        Args:
+            cache: from :meth:`sampling_cache`.
+            v_row: this block's vertical input on row ``r``, ``[B, W, C_v]``.
+            r: int scalar, ``-1`` before the first row (the shifted stack is zero).
+            condition: ``[B, D]`` or None.
+
+        Returns:
+            ``(v_out_row [B, W, F], cache)``: the vertical output of row ``r``, and
+            the cache with ``v_row`` stored and the contribution of row ``r`` to
+            the horizontal stack of row ``r + 1`` ready.
+        """
+        v_map, h_map, _ = cache
+        k = self.kernel_size
+        row = ops.maximum(r, 0)
+        v_map = ops.slice_update(v_map, (0, row + k // 2, k // 2, 0), v_row[:, None])
+        window = ops.slice(v_map, (0, row, 0, 0), (-1, k // 2 + 1, v_map.shape[2], v_map.shape[3]))
+        v_pre = self.vertical_conv(window)[:, 0]
+        if condition is not None:
+            v_pre = v_pre + self.vertical_condition(ops.cast(condition, v_pre.dtype))[:, None]
+        shifted = v_pre * ops.cast(r >= 0, v_pre.dtype)
+        v_to_h_row = self.vertical_to_horizontal(shifted[:, None])[:, 0]
+        return gated_activation(v_pre), (v_map, h_map, v_to_h_row)
+
+    def horizontal_step(self, cache, h, i, j, condition=None):
+        """The horizontal stack at pixel ``(i, j)`` only.
+
+        Args:
+            cache: from :meth:`sampling_cache`, after :meth:`vertical_row` of row
+                ``i - 1``.
+            h: this block's horizontal input at ``(i, j)``, ``[B, C_h]``; for the
+                first block the whole (preprocessed) image ``[B, H, W, C]``, of
+                which pixel ``(i, j)`` and the one before are read.
+            i, j: int scalars.
+            condition: ``[B, D]`` or None.
+
+        Returns:
+            ``(h_out [B, F], cache)``.
+        """
+        v_map, h_map, v_to_h_row = cache
+        offsets = self.horizontal_conv.cache_offsets
+        if self.first:
+            h_map = write_pixels(h_map, h, i, j, offsets)
+        else:
+            h_map = write_at(h_map, h, i + offsets[0], j + offsets[1])
+        h_pre = self.horizontal_conv.output_at(h_map, i, j) + read_at(v_to_h_row[:, None], 0, j)
+        if condition is not None:
+            h_pre = h_pre + self.horizontal_condition(ops.cast(condition, h_pre.dtype))
+        h_out = self.horizontal_out.pointwise(gated_activation(h_pre, self.color_channels))
+        if not self.first:
+            h_out = h_out + h
+        return h_out, (v_map, h_map, v_to_h_row)
 
     def compute_output_shape(self, inputs_shape, condition_shape=None):
         _, h_shape = self._pair_shapes(inputs_shape)

@@ -11,8 +11,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_pixel.layers.incremental import conv_at, pointwise, read_at, write_at
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
+from keras_pixel.layers.shifts import down_shift
 
 
 def lstm_update(gates, cell, color_channels):
@@ -119,6 +121,10 @@ class RowLSTM(_CausalLSTMBase):
         )
 
     def call(self, inputs):
+        return self._scan(inputs)[0]
+
+    def _scan(self, inputs):
+        """-> hidden and cell states of every pixel, ``[B, H, W, units]`` each."""
         gates_in = ops.transpose(self.input_to_state(inputs), (1, 0, 2, 3))
         batch, width = ops.shape(inputs)[0], inputs.shape[2]
         zeros = ops.zeros((batch, width, self.units), dtype=gates_in.dtype)
@@ -129,8 +135,34 @@ class RowLSTM(_CausalLSTMBase):
             gates = row_gates + ops.conv(hidden, kernel, padding="same")
             return lstm_update(gates, cell, self.color_channels)
 
-        rows, _ = tf.scan(step, gates_in, initializer=(zeros, zeros))
-        return ops.transpose(rows, (1, 0, 2, 3))
+        hidden, cells = tf.scan(step, gates_in, initializer=(zeros, zeros))
+        return ops.transpose(hidden, (1, 0, 2, 3)), ops.transpose(cells, (1, 0, 2, 3))
+
+    def sampling_cache(self, inputs):
+        """The cache of :meth:`step` for inputs ``[B, H, W, C_in]``: the input map
+        padded for the ``1 x k`` input-to-state convolution, and the hidden and
+        cell states of every pixel with a zero row above (and zero columns either
+        side of the hidden map, for the state-to-state convolution)."""
+        side = self.kernel_size // 2
+        hidden, cells = self._scan(inputs)
+        return (
+            self.input_to_state.cache_padding(inputs),
+            ops.pad(hidden, ((0, 0), (1, 0), (side, side), (0, 0))),
+            ops.pad(cells, ((0, 0), (1, 0), (0, 0), (0, 0))),
+        )
+
+    def step(self, cache, x, i, j):
+        """The layer at pixel ``(i, j)`` only: its input there ``x`` ``[B, C_in]``,
+        the row above from the cache -> ``(hidden [B, units], cache)``."""
+        inputs, hidden, cells = cache
+        top, side = self.input_to_state.cache_offsets
+        inputs = write_at(inputs, x, i + top, j + side)
+        kernel = ops.cast(self.state_kernel, hidden.dtype)[None]
+        gates = self.input_to_state.output_at(inputs, i, j) + conv_at(hidden, kernel, i, j)
+        h, c = lstm_update(gates, read_at(cells, i, j), self.color_channels)
+        hidden = write_at(hidden, h, i + 1, j + side)
+        cells = write_at(cells, c, i + 1, j)
+        return h, (inputs, hidden, cells)
 
     def get_config(self):
         config = super().get_config()
@@ -194,14 +226,88 @@ class DiagonalBiLSTM(_CausalLSTMBase):
             gates = column_gates + ops.conv(hidden, kernel, padding="same")
             return lstm_update(gates, cell, self.color_channels)
 
-        columns, _ = tf.scan(step, gates_in, initializer=(zeros, zeros))
-        return unskew(ops.transpose(columns, (1, 2, 0, 3)), width)
+        hidden, cells = tf.scan(step, gates_in, initializer=(zeros, zeros))
+        return tuple(unskew(ops.transpose(x, (1, 2, 0, 3)), width) for x in (hidden, cells))
 
-    def call(self, inputs):
+    def _both_directions(self, inputs):
+        """-> ``((hidden, cells) left-to-right, (hidden, cells) right-to-left)``, each
+        ``[B, H, W, units]`` in image coordinates (the second not yet shifted down)."""
         left = self._direction(inputs, self.forward_input, self.forward_state_kernel)
         right = self._direction(
             ops.flip(inputs, axis=2), self.backward_input, self.backward_state_kernel
         )
-        right = ops.flip(right, axis=2)
-        right = ops.pad(right, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
-        return left + right
+        return left, tuple(ops.flip(x, axis=2) for x in right)
+
+    def call(self, inputs):
+        (left, _), (right, _) = self._both_directions(inputs)
+        return left + down_shift(right)
+
+    # Cached sampling. Left-to-right, the state at (i, j) comes from (i - 1, j)
+    # and (i, j - 1): one step per pixel. Right-to-left it comes from (i - 1, j)
+    # and (i, j + 1), so row i - 1 can only be run once it is complete: at the
+    # first subpixel of row i, right to left over the row, and that row is all
+    # the output at row i reads of it (it is shifted down one row).
+
+    def sampling_cache(self, inputs):
+        """The cache of :meth:`step` for inputs ``[B, H, W, C_in]``: the input map
+        and the hidden and cell states of both directions, with zero rows and
+        columns where the recurrences start:
+        ``(inputs, left_hidden [B, H+1, W+1, U], left_cells [B, H, W+1, U],
+        right_hidden [B, H+1, W+1, U], right_cells [B, H, W+1, U])``."""
+        (lh, lc), (rh, rc) = self._both_directions(inputs)
+        return (
+            inputs,
+            ops.pad(lh, ((0, 0), (1, 0), (1, 0), (0, 0))),
+            ops.pad(lc, ((0, 0), (0, 0), (1, 0), (0, 0))),
+            ops.pad(rh, ((0, 0), (1, 0), (0, 1), (0, 0))),
+            ops.pad(rc, ((0, 0), (0, 0), (0, 1), (0, 0))),
+        )
+
+    def _right_to_left_row(self, cache, r):
+        """Runs the right-to-left LSTM over the completed row ``r``."""
+        inputs, lh, lc, rh, rc = cache
+        kernel = ops.cast(self.backward_state_kernel, rh.dtype)
+
+        def body(j, rh, rc):
+            gates = (
+                self.backward_input.pointwise(read_at(inputs, r, j))
+                + pointwise(read_at(rh, r, j), kernel[0])
+                + pointwise(read_at(rh, r + 1, j + 1), kernel[1])
+            )
+            h, c = lstm_update(gates, read_at(rc, r, j + 1), self.color_channels)
+            return j - 1, write_at(rh, h, r + 1, j), write_at(rc, c, r, j)
+
+        width = inputs.shape[2]
+        _, rh, rc = ops.while_loop(lambda j, *_: j >= 0, body, (width - 1, rh, rc))
+        return inputs, lh, lc, rh, rc
+
+    def step(self, cache, x, i, j, first_of_row):
+        """The layer at pixel ``(i, j)`` only.
+
+        Args:
+            cache: from :meth:`sampling_cache`.
+            x: the layer's input at ``(i, j)``, ``[B, C_in]``.
+            i, j: int scalars.
+            first_of_row: bool scalar, true at the first subpixel of row ``i``:
+                the right-to-left pass then runs over row ``i - 1``.
+
+        Returns:
+            ``(output [B, units], cache)``.
+        """
+        cache = ops.cond(
+            ops.logical_and(first_of_row, i > 0),
+            lambda: self._right_to_left_row(cache, i - 1),
+            lambda: tuple(cache),
+        )
+        inputs, lh, lc, rh, rc = cache
+        inputs = write_at(inputs, x, i, j)
+        kernel = ops.cast(self.forward_state_kernel, lh.dtype)
+        gates = (
+            self.forward_input.pointwise(x)
+            + pointwise(read_at(lh, i, j + 1), kernel[0])
+            + pointwise(read_at(lh, i + 1, j), kernel[1])
+        )
+        h, c = lstm_update(gates, read_at(lc, i, j), self.color_channels)
+        lh = write_at(lh, h, i + 1, j + 1)
+        lc = write_at(lc, c, i, j + 1)
+        return h + read_at(rh, i, j), (inputs, lh, lc, rh, rc)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_pixel.layers.incremental import conv_at, pointwise
 from keras_pixel.layers.masking import (
     causal_kernel_mask,
     channel_groups,
@@ -66,6 +67,50 @@ class MaskedConv2D(keras.layers.Conv2D):
     def mask(self):
         """The 0/1 kernel mask, ``[kh, kw, C_in, filters]`` (after ``build``)."""
         return self._mask
+
+    @property
+    def masked_kernel(self):
+        """The kernel times its mask, ``[kh, kw, C_in, filters]``."""
+        return self.kernel * ops.convert_to_tensor(self._mask, dtype=self.kernel.dtype)
+
+    @property
+    def cache_offsets(self):
+        """``(top, side)``: where pixel ``(0, 0)`` sits in a :meth:`cache_padding` map."""
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation_rate
+        return dh * (kh // 2), dw * (kw // 2)
+
+    def cache_padding(self, inputs):
+        """Pads ``[B, H, W, C_in]`` on top and on both sides for :meth:`output_at`:
+        -> ``[B, H + dh * (kh // 2), W + 2 * dw * (kw // 2), C_in]`` (nothing below:
+        the rows under the centre are masked out)."""
+        top, side = self.cache_offsets
+        return ops.pad(inputs, ((0, 0), (top, 0), (side, side), (0, 0)))
+
+    def output_at(self, padded_inputs, i, j):
+        """The layer's output at pixel ``(i, j)`` only, ``[B, filters]``.
+
+        ``padded_inputs`` is the input map through :meth:`cache_padding`; only the
+        kernel rows down to the centre are evaluated (the rest are masked). Equal
+        to ``self(inputs)[:, i, j]`` up to float rounding.
+        """
+        live_rows = self.kernel_size[0] // 2 + 1
+        out = conv_at(
+            padded_inputs,
+            self.masked_kernel[:live_rows],
+            i,
+            j,
+            self.bias if self.use_bias else None,
+            self.dilation_rate,
+        )
+        return self.activation(out)
+
+    def pointwise(self, x):
+        """A 1x1 layer applied to one pixel's features ``[B, C_in]`` -> ``[B, filters]``."""
+        if tuple(self.kernel_size) != (1, 1):
+            raise ValueError(f"pointwise needs a 1x1 kernel, {self.name} has {self.kernel_size}.")
+        return self.activation(
+            pointwise(x, self.masked_kernel, self.bias if self.use_bias else None)
+        )
 
     def convolution_op(self, inputs, kernel):
         mask = ops.convert_to_tensor(self._mask, dtype=kernel.dtype)

@@ -39,6 +39,12 @@ class CategoricalHead(keras.layers.Layer):
         _, height, width, _ = features.shape
         return ops.reshape(logits, (-1, height, width, self.color_channels, NUM_VALUES))
 
+    def pointwise(self, features):
+        """The head on one pixel's features ``[B, F]`` -> logits ``[B, C, 256]``."""
+        hidden = self.hidden_conv.pointwise(ops.relu(features))
+        logits = self.logits_conv.pointwise(ops.relu(hidden))
+        return ops.reshape(logits, (-1, self.color_channels, NUM_VALUES))
+
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.color_channels, NUM_VALUES)
 

@@ -4,22 +4,13 @@ convolutions (causal by padding, no masks), concat_elu and the gated resnet bloc
 import keras
 from keras import ops
 
+from keras_pixel.layers.shifts import crop
 from keras_pixel.layers.weight_norm import WeightNormalization
 
 
 def concat_elu(x):
     """ELU of ``[x, -x]`` concatenated on the channels: ``[..., C]`` -> ``[..., 2C]``."""
     return ops.elu(ops.concatenate([x, -x], axis=-1))
-
-
-def down_shift(x):
-    """Moves ``[B, H, W, C]`` down one row (zeros on top)."""
-    return ops.pad(x, ((0, 0), (1, 0), (0, 0), (0, 0)))[:, :-1]
-
-
-def right_shift(x):
-    """Moves ``[B, H, W, C]`` right one column (zeros on the left)."""
-    return ops.pad(x, ((0, 0), (0, 0), (1, 0), (0, 0)))[:, :, :-1]
 
 
 class _ShiftedConv2D(keras.layers.Conv2D):
@@ -99,7 +90,7 @@ class _ShiftedConv2DTranspose(keras.layers.Conv2DTranspose):
         h, w = inputs.shape[1], inputs.shape[2]
         s = self.strides[0]
         left = self._left_crop()
-        return super().call(inputs)[:, : h * s, left : left + w * s]
+        return crop(super().call(inputs), (0, left), (h * s, w * s))
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape

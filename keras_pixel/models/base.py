@@ -8,7 +8,8 @@ import tensorflow as tf
 from keras import ops
 
 from keras_pixel import sampling
-from keras_pixel.distributions import pixel_categorical, sample_subpixel
+from keras_pixel.distributions import pixel_categorical
+from keras_pixel.distributions.categorical import inverse_cdf_sample
 from keras_pixel.validation import (
     check_images,
     check_positive_int,
@@ -188,14 +189,52 @@ class AutoregressiveModel(keras.Model):
         """
         return pixel_categorical(outputs, temperature)
 
-    def sample_subpixel(self, outputs, canvas, i, j, c, seed, temperature):
+    noise_per_subpixel = 1
+    """Uniform numbers each subpixel draw consumes (1: the inverse-CDF draw)."""
+
+    def sample_subpixel(self, outputs, canvas, i, j, c, noise, temperature):
         """Draws subpixel ``(i, j, c)`` of every image -> int32 ``[B]``.
 
-        ``canvas`` holds the subpixels drawn so far (likelihoods that couple the
-        channels of a pixel read them); the 256-way softmax does not need it.
+        A deterministic function of the conditional and of ``noise``
+        ``[B, noise_per_subpixel]`` (uniform in ``[0, 1)``), so every sampling
+        method draws the same values from the same noise. ``canvas`` holds the
+        subpixels drawn so far (likelihoods that couple the channels of a pixel
+        read them); the 256-way softmax does not need it.
         """
         del canvas
-        return sample_subpixel(outputs[:, i, j, c], seed, temperature)
+        return inverse_cdf_sample(outputs[:, i, j, c], noise[:, 0], temperature)
+
+    @property
+    def supports_cached_sampling(self):
+        """Whether this family implements :meth:`sampling_cache` and :meth:`cached_step`."""
+        return type(self).cached_step is not AutoregressiveModel.cached_step
+
+    def sampling_cache(self, images, condition=None):
+        """The per-layer caches of cached sampling, filled from ``images`` (int
+        ``[B, H, W, C]``) by one full pass: a tuple of tensors whose entries for
+        the pixels before the first one to draw are final."""
+        raise NotImplementedError(f"{type(self).__name__} has no cached sampler.")
+
+    def cached_step(self, cache, images, i, j, c, condition=None):
+        """The network's outputs at pixel ``(i, j)`` for drawing channel ``c``,
+        computed from ``cache`` and the drawn subpixels of ``images`` alone.
+
+        Returns:
+            ``(outputs, cache)``: ``outputs`` shaped like ``self(images)[:, i:i+1,
+            j:j+1]`` (equal to it up to float rounding, given every subpixel before
+            ``(i, j, c)``), and the cache updated with what this step computed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no cached sampler.")
+
+    def _sampling_method(self, method):
+        if method is None:
+            return "cached" if self.supports_cached_sampling else "naive"
+        sampling.check_method(method)
+        if method == "cached" and not self.supports_cached_sampling:
+            raise ValueError(
+                f"{type(self).__name__} has no cached sampler yet; use method='naive'."
+            )
+        return method
 
     def subpixel_log_prob(self, outputs, images):
         """Conditional log-prob in nats of every subpixel, float32 ``[B, H, W, C]``."""
@@ -329,7 +368,7 @@ class AutoregressiveModel(keras.Model):
         nll = -self.log_prob(images, batch_size=batch_size, labels=labels).astype(np.float64)
         return float(nll.mean() / (self.num_dims * math.log(2.0)))
 
-    def sample(self, num, temperature=1.0, seed=None, method="naive", progress=False, labels=None):
+    def sample(self, num, temperature=1.0, seed=None, method=None, progress=False, labels=None):
         """Draws ``num`` images from the model.
 
         Args:
@@ -337,8 +376,11 @@ class AutoregressiveModel(keras.Model):
             temperature: > 0; divides the logits of every conditional.
             seed: int for reproducible images (the same seed gives the same
                 images), or None for fresh randomness.
-            method: ``"naive"``: one full forward pass per subpixel inside a
-                compiled ``tf.while_loop``.
+            method: ``"cached"`` (the default where the family has it): per-layer
+                caches, each step computes only what the new subpixel changes;
+                ``"naive"``: one full forward pass per subpixel (the reference).
+                Both give the same images for the same seed (see
+                :mod:`keras_pixel.sampling`).
             progress: show a progress bar.
             labels: for conditional models (required there): the class of each
                 image ``[num]`` (or one int for all), or condition vectors.
@@ -349,7 +391,7 @@ class AutoregressiveModel(keras.Model):
         num = check_positive_int(num, "num")
         condition = self._check_labels(labels, num)
         temperature = check_temperature(temperature)
-        sampling.check_method(method)
+        method = self._sampling_method(method)
         canvas = np.zeros((num, *self._image_shape), np.uint8)
         return sampling.run_sampler(
             self, canvas, 0, sampling.make_seed(seed), temperature, method, progress, condition
@@ -361,7 +403,7 @@ class AutoregressiveModel(keras.Model):
         num_known_rows,
         temperature=1.0,
         seed=None,
-        method="naive",
+        method=None,
         progress=False,
         labels=None,
     ):
@@ -392,7 +434,7 @@ class AutoregressiveModel(keras.Model):
                 f"num_known_rows must be an int in [0, {height}], got {num_known_rows!r}."
             )
         temperature = check_temperature(temperature)
-        sampling.check_method(method)
+        method = self._sampling_method(method)
         canvas = images.copy()
         canvas[:, num_known_rows:] = 0
         if len(canvas) == 0:

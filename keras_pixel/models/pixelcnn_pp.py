@@ -10,9 +10,8 @@ from keras_pixel.layers.shifted_conv import (
     DownShiftedConv2D,
     DownShiftedConv2DTranspose,
     GatedResnet,
-    down_shift,
-    right_shift,
 )
+from keras_pixel.layers.shifts import down_shift, right_shift
 from keras_pixel.layers.weight_norm import WeightNormalization, data_dependent_init
 from keras_pixel.models.base import AutoregressiveModel
 
@@ -192,10 +191,14 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def subpixel_log_prob(self, outputs, images):
         return self.output_distribution(outputs).subpixel_log_prob(images)
 
-    def sample_subpixel(self, outputs, canvas, i, j, c, seed, temperature):
+    noise_per_subpixel = 2
+
+    def sample_subpixel(self, outputs, canvas, i, j, c, noise, temperature):
         pixel = outputs[:, i : i + 1, j : j + 1]
         previous = canvas[:, i : i + 1, j : j + 1]
-        drawn = self.output_distribution(pixel).sample_channel(previous, c, seed, temperature)
+        drawn = self.output_distribution(pixel).sample_channel(
+            previous, c, temperature=temperature, uniform=noise[:, None, None, :]
+        )
         return ops.reshape(drawn, (-1,))
 
     def data_dependent_init(self, images, labels=None):

@@ -1,0 +1,79 @@
+"""Layers evaluated at one position from cached inputs: the primitives of cached sampling.
+
+A causal convolution's output at pixel ``(i, j)`` depends on a window of its
+input around (and before) ``(i, j)``. Cached sampling (Ramachandran et al. 2017)
+keeps every layer's input map, writes the new values at ``(i, j)`` after each
+drawn subpixel and evaluates each layer only there: the functions below read
+such a window (``conv_at``), apply a 1x1 layer to one pixel's features
+(``pointwise``) and write one pixel into a map (``write_at``). They are meant to
+run inside a compiled (XLA) loop, where ``write_at`` updates the map in place.
+"""
+
+from keras import ops
+
+
+def write_at(cache, values, i, j):
+    """Returns ``cache`` ``[B, H, W, C]`` with ``values`` ``[B, C]`` written at ``(i, j)``."""
+    values = ops.cast(values, cache.dtype)[:, None, None, :]
+    return ops.slice_update(cache, (0, i, j, 0), values)
+
+
+def write_pixels(cache, pixels, i, j, offsets=(0, 0)):
+    """Writes image pixel ``(i, j)`` and the pixel before it (raster order) from
+    ``pixels`` ``[B, H, W, C]`` into ``cache``, whose pixel ``(0, 0)`` sits at
+    ``offsets``.
+
+    The cache of a layer that reads the image must see every drawn subpixel: the
+    channels of ``(i, j)`` drawn so far, and the last channel of the previous
+    pixel, drawn after that pixel's own step.
+    """
+    width = pixels.shape[2]
+    previous = ops.maximum(i * width + j - 1, 0)
+    for r, c in ((previous // width, previous % width), (i, j)):
+        cache = write_at(cache, read_at(pixels, r, c), r + offsets[0], c + offsets[1])
+    return cache
+
+
+def read_at(cache, i, j):
+    """``cache[:, i, j]`` of a ``[B, H, W, C]`` map -> ``[B, C]``."""
+    return ops.slice(cache, (0, i, j, 0), (-1, 1, 1, cache.shape[-1]))[:, 0, 0]
+
+
+def conv_at(padded, kernel, i, j, bias=None, dilation=(1, 1)):
+    """The correlation of ``kernel`` with the window of ``padded`` whose top-left
+    corner is ``(i, j)``: the output of a "valid" convolution of ``padded`` at ``(i, j)``.
+
+    Args:
+        padded: ``[B, H', W', C_in]``, the layer's input map padded so that the
+            window of output ``(i, j)`` starts at ``(i, j)``.
+        kernel: ``[kh, kw, C_in, F]`` (masked already, for a masked layer).
+        i, j: int scalars (tensors inside a loop).
+        bias: ``[F]`` or None.
+        dilation: ``(dh, dw)``.
+
+    Returns:
+        ``[B, F]``.
+    """
+    kh, kw, c_in, _ = kernel.shape
+    dh, dw = dilation
+    patch = ops.slice(padded, (0, i, j, 0), (-1, (kh - 1) * dh + 1, (kw - 1) * dw + 1, c_in))
+    if dh > 1 or dw > 1:
+        patch = patch[:, ::dh, ::dw]
+    out = ops.einsum("bhwc,hwcf->bf", ops.cast(patch, kernel.dtype), kernel)
+    return out if bias is None else out + bias
+
+
+def pointwise(x, kernel, bias=None):
+    """A 1x1 convolution or dense layer on one pixel's features.
+
+    Args:
+        x: ``[B, C_in]``.
+        kernel: ``[1, 1, C_in, F]`` or ``[C_in, F]``.
+        bias: ``[F]`` or None.
+
+    Returns:
+        ``[B, F]``.
+    """
+    kernel = ops.reshape(kernel, kernel.shape[-2:])
+    out = ops.matmul(ops.cast(x, kernel.dtype), kernel)
+    return out if bias is None else out + bias

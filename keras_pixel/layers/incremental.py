@@ -77,3 +77,56 @@ def pointwise(x, kernel, bias=None):
     kernel = ops.reshape(kernel, kernel.shape[-2:])
     out = ops.matmul(ops.cast(x, kernel.dtype), kernel)
     return out if bias is None else out + bias
+
+
+def kernel_and_bias(layer):
+    """The kernel a layer convolves with (masked, or weight-normalized) and its bias."""
+    from keras_pixel.layers.masked_conv2d import MaskedConv2D
+    from keras_pixel.layers.weight_norm import WeightNormalization
+
+    if isinstance(layer, WeightNormalization):
+        return layer.normalized_kernel, layer.layer.bias
+    if isinstance(layer, MaskedConv2D):
+        return layer.masked_kernel, layer.bias if layer.use_bias else None
+    return layer.kernel, layer.bias if layer.use_bias else None
+
+
+def conv_window(layer, padded, row, col, width, strides=1, transform=None):
+    """``width`` outputs of a convolution layer along one output row, from the
+    window of its padded input map that they read.
+
+    The window starts at ``(row * strides, col * strides)`` of ``padded`` and is
+    ``kh`` rows high; it is convolved "valid" with the layer's kernel. Used row
+    by row (``width`` = the map's width) or pixel by pixel (``width`` = 1).
+
+    Args:
+        layer: a convolution (``Conv2D`` or subclass, possibly wrapped in
+            ``WeightNormalization``) with a ``[kh, kw, C_in, F]`` kernel.
+        padded: ``[B, H', W', C_in]``.
+        row, col: int scalars, the first output's position.
+        width: static int, outputs along the row.
+        strides: the layer's stride.
+        transform: applied to the window before the convolution (for example the
+            activation that precedes the layer, which must map 0 to 0).
+
+    Returns:
+        ``[B, 1, width, F]``.
+    """
+    kernel, bias = kernel_and_bias(layer)
+    kh, kw = kernel.shape[:2]
+    size = (-1, kh, (width - 1) * strides + kw, padded.shape[-1])
+    window = ops.slice(padded, (0, row * strides, col * strides, 0), size)
+    if transform is not None:
+        window = transform(window)
+    out = ops.conv(ops.cast(window, kernel.dtype), kernel, strides=strides, padding="valid")
+    return out if bias is None else out + bias
+
+
+def write_window(cache, values, row, col):
+    """Returns ``cache`` with ``values`` ``[B, h, w, C]`` written from ``(row, col)`` on."""
+    return ops.slice_update(cache, (0, row, col, 0), ops.cast(values, cache.dtype))
+
+
+def read_window(cache, row, col, height, width):
+    """``cache[:, row : row + height, col : col + width]`` with dynamic ``row, col``."""
+    return ops.slice(cache, (0, row, col, 0), (-1, height, width, cache.shape[-1]))

@@ -4,6 +4,7 @@ convolutions (causal by padding, no masks), concat_elu and the gated resnet bloc
 import keras
 from keras import ops
 
+from keras_pixel.layers.incremental import conv_window, read_window, write_window
 from keras_pixel.layers.shifts import crop
 from keras_pixel.layers.weight_norm import WeightNormalization
 
@@ -192,15 +193,48 @@ class GatedResnet(keras.layers.Layer):
             self.condition_proj.build(condition_shape)
 
     def call(self, x, a=None, condition=None, training=None):
+        return self.gate(x, self.first_conv(x, a), condition, training)
+
+    def first_conv(self, x, a=None):
+        """``c1 = conv(concat_elu(x)) [+ nin(concat_elu(a))]``, ``[B, H, W, filters]``."""
         c1 = self.conv1(concat_elu(x))
-        if a is not None:
-            c1 = c1 + self.nin(concat_elu(a))
-        c1 = self.dropout(concat_elu(c1), training=training)
-        c2 = self.conv2(c1)
+        return c1 if a is None else c1 + self.nin(concat_elu(a))
+
+    def gate(self, x, c1, condition=None, training=None):
+        """The rest of the block given ``c1``: ``x + p * sigmoid(q)``."""
+        c2 = self.conv2(self.dropout(concat_elu(c1), training=training))
+        return self._gate(x, c2, condition)
+
+    def _gate(self, x, c2, condition):
         if condition is not None:
             c2 = c2 + self.condition_proj(ops.cast(condition, c2.dtype))[:, None, None, :]
         p, q = ops.split(c2, 2, axis=-1)
         return x + p * ops.sigmoid(q)
+
+    def step(self, x_map, c1_map, row, col, width, a=None, condition=None):
+        """The block at ``width`` positions of row ``row`` from ``col`` on, from
+        cached maps (cached sampling: a whole row of the u stream, one pixel of
+        the ul stream).
+
+        Args:
+            x_map: the block's input, padded by one row on top and one column
+                either side ``[B, H + 1, W + 2, filters]``, already holding the
+                positions this step reads.
+            c1_map: the cache of ``c1``, padded the same way.
+            row, col: int scalars; width: static int.
+            a: the extra input at those positions ``[B, 1, width, C_a]``, or None.
+            condition: ``[B, D]`` or None.
+
+        Returns:
+            ``(out [B, 1, width, filters], c1_map)``.
+        """
+        c1 = conv_window(self.conv1, x_map, row, col, width, transform=concat_elu)
+        if a is not None:
+            c1 = c1 + self.nin(concat_elu(a))
+        c1_map = write_window(c1_map, c1, row + 1, col + 1)
+        c2 = conv_window(self.conv2, c1_map, row, col, width, transform=concat_elu)
+        x = read_window(x_map, row + 1, col + 1, 1, width)
+        return self._gate(x, c2, condition), c1_map
 
     def compute_output_shape(self, x_shape, a_shape=None, condition_shape=None):
         return x_shape

@@ -40,6 +40,11 @@ class WeightNormalization(keras.layers.Wrapper):
         self.g = self.add_weight(name="g", shape=(channels,), initializer="ones")
         self.built = True
 
+    @property
+    def normalized_kernel(self):
+        """``g * v / ||v||``, the kernel the wrapped layer is called with."""
+        return self._kernel()
+
     def _kernel(self):
         v = ops.cast(self.layer.kernel, "float32")
         axes = [a for a in range(len(v.shape)) if a != len(v.shape) + self._out_axis]

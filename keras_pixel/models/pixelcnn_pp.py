@@ -4,6 +4,12 @@ import keras
 from keras import ops
 
 from keras_pixel.distributions.logistic_mixture import mixture_from_params, num_mixture_params
+from keras_pixel.layers.incremental import (
+    conv_window,
+    read_window,
+    write_pixels,
+    write_window,
+)
 from keras_pixel.layers.shifted_conv import (
     DownRightShiftedConv2D,
     DownRightShiftedConv2DTranspose,
@@ -153,33 +159,251 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
-        ones = ops.ones_like(x[..., :1])
-        x = ops.concatenate([x, ones], axis=-1)
-        u_list = [down_shift(self.u_init(x))]
-        ul_list = [down_shift(self.ul_init_down(x)) + right_shift(self.ul_init_right(x))]
-        for h in range(self.num_hierarchies):
-            for u_block, ul_block in zip(self.up_u[h], self.up_ul[h], strict=True):
-                u_list.append(u_block(u_list[-1], condition=condition, training=training))
-                ul_list.append(
-                    ul_block(ul_list[-1], a=u_list[-1], condition=condition, training=training)
+        return self._unet(x, condition, training)[0]
+
+    def _num_down_blocks(self, level):
+        return self.num_resnet + (level < self.num_hierarchies - 1)
+
+    def _skip_index(self, level, m):
+        """Which up-pass map of ``level`` (0 = its input, k = after block k) feeds
+        down-pass block ``m`` of that level: the up-pass maps in reverse, the
+        lowest level's last one being the down pass's own input."""
+        return self._num_down_blocks(level) - 1 - m
+
+    def _down_input(self, level):
+        """The key of the down pass's input map at ``level``."""
+        if level == self.num_hierarchies - 1:
+            return f"ul_up_{level}_{self.num_resnet}", f"u_up_{level}_{self.num_resnet}"
+        return f"ul_down_{level}_0", f"u_down_{level}_0"
+
+    def _unet(self, x, condition, training, record=False):
+        """The network; with ``record`` also every map that cached sampling keeps,
+        padded by one row on top and one column either side, by name.
+
+        Maps ``u_up_{l}_{k}`` / ``ul_up_{l}_{k}``: the up pass at level ``l`` (0 =
+        full resolution) after ``k`` blocks; ``u_down_{l}_{m}`` / ``ul_down_{l}_{m}``:
+        the down pass; ``..._c1_...``: each block's first convolution.
+        """
+        maps = {}
+
+        def keep(name, value):
+            if record:
+                maps[name] = ops.pad(value, ((0, 0), (1, 0), (1, 1), (0, 0)))
+            return value
+
+        def block_call(block, x, a, c1_name):
+            if not record:
+                return block(x, a=a, condition=condition, training=training)
+            c1 = keep(c1_name, block.first_conv(x, a))
+            return block.gate(x, c1, condition, training)
+
+        x = keep("image", ops.concatenate([x, ops.ones_like(x[..., :1])], axis=-1))
+        u = keep("u_up_0_0", down_shift(self.u_init(x)))
+        ul = keep(
+            "ul_up_0_0", down_shift(self.ul_init_down(x)) + right_shift(self.ul_init_right(x))
+        )
+        up_u, up_ul = [], []
+        for level in range(self.num_hierarchies):
+            if level > 0:
+                u = keep(f"u_up_{level}_0", self.u_downsample[level - 1](u))
+                ul = keep(f"ul_up_{level}_0", self.ul_downsample[level - 1](ul))
+            up_u.append([u])
+            up_ul.append([ul])
+            for k, (u_block, ul_block) in enumerate(
+                zip(self.up_u[level], self.up_ul[level], strict=True)
+            ):
+                u = keep(
+                    f"u_up_{level}_{k + 1}", block_call(u_block, u, None, f"u_up_c1_{level}_{k}")
                 )
-            if h < self.num_hierarchies - 1:
-                u_list.append(self.u_downsample[h](u_list[-1]))
-                ul_list.append(self.ul_downsample[h](ul_list[-1]))
-        u, ul = u_list.pop(), ul_list.pop()
-        for h in range(self.num_hierarchies):
-            for u_block, ul_block in zip(self.down_u[h], self.down_ul[h], strict=True):
-                u = u_block(u, a=u_list.pop(), condition=condition, training=training)
-                ul = ul_block(
-                    ul,
-                    a=ops.concatenate([u, ul_list.pop()], axis=-1),
-                    condition=condition,
-                    training=training,
+                ul = keep(
+                    f"ul_up_{level}_{k + 1}", block_call(ul_block, ul, u, f"ul_up_c1_{level}_{k}")
                 )
-            if h < self.num_hierarchies - 1:
-                u = self.u_upsample[h](u)
-                ul = self.ul_upsample[h](ul)
-        return self.output_layer(ops.elu(ul))
+                up_u[level].append(u)
+                up_ul[level].append(ul)
+        for level in reversed(range(self.num_hierarchies)):
+            h = self.num_hierarchies - 1 - level
+            if level < self.num_hierarchies - 1:
+                u = keep(f"u_down_{level}_0", self.u_upsample[h - 1](u))
+                ul = keep(f"ul_down_{level}_0", self.ul_upsample[h - 1](ul))
+            for m, (u_block, ul_block) in enumerate(
+                zip(self.down_u[h], self.down_ul[h], strict=True)
+            ):
+                skip = self._skip_index(level, m)
+                u = keep(
+                    f"u_down_{level}_{m + 1}",
+                    block_call(u_block, u, up_u[level][skip], f"u_down_c1_{level}_{m}"),
+                )
+                a = ops.concatenate([u, up_ul[level][skip]], axis=-1)
+                ul = keep(
+                    f"ul_down_{level}_{m + 1}",
+                    block_call(ul_block, ul, a, f"ul_down_c1_{level}_{m}"),
+                )
+        return self.output_layer(ops.elu(ul)), maps
+
+    # Cached sampling. The u stream (rows above only) is computed a whole row at a
+    # time at the first subpixel of each row; the ul stream one pixel at a time. A
+    # level l of the U-Net gets row r (u) or pixel (r, c) (ul) when the full
+    # resolution reaches row 2^l r (and column 2^l c): downsampling waits for its
+    # last input, and upsampling writes the 2 rows (u) or 2 x 2 pixels (ul) it
+    # produces ahead of their use.
+
+    def sampling_cache(self, images, condition=None):
+        condition = self._condition(condition)
+        outputs, maps = self._unet(self.preprocess(images), condition, False, record=True)
+        maps["params"] = ops.zeros_like(outputs[:, 0, 0])
+        return maps
+
+    def cached_step(self, cache, images, i, j, c, condition=None):
+        condition = self._condition(condition)
+        x = self.preprocess(images)
+        x = ops.concatenate([x, ops.ones_like(x[..., :1])], axis=-1)
+        maps = dict(cache)
+        maps["image"] = write_pixels(maps["image"], x, i, j, (1, 1))
+        new_row = ops.logical_and(ops.equal(j, 0), ops.equal(c, 0))
+        maps = ops.cond(new_row, lambda: self._u_row(maps, 0, i, condition), lambda: dict(maps))
+        maps = ops.cond(
+            ops.equal(c, 0), lambda: self._ul_pixel(maps, 0, i, j, condition), lambda: dict(maps)
+        )
+        return maps["params"][:, None, None], maps
+
+    def _level_width(self, level):
+        return self.image_shape[1] // 2**level
+
+    def _u_row(self, maps, level, r, condition):
+        """Row ``r`` of the u stream at ``level``: up pass, the deeper levels when
+        they get a row, down pass, upsampled into the level above."""
+        maps = dict(maps)
+        width, last = self._level_width(level), self.num_hierarchies - 1
+        if level == 0:
+            u = conv_window(self.u_init, maps["image"], ops.maximum(r - 1, 0), 0, width)
+            maps["u_up_0_0"] = write_window(
+                maps["u_up_0_0"], u * ops.cast(r > 0, u.dtype), r + 1, 1
+            )
+        for k, block in enumerate(self.up_u[level]):
+            out, maps[f"u_up_c1_{level}_{k}"] = block.step(
+                maps[f"u_up_{level}_{k}"],
+                maps[f"u_up_c1_{level}_{k}"],
+                r,
+                0,
+                width,
+                condition=condition,
+            )
+            key = f"u_up_{level}_{k + 1}"
+            maps[key] = write_window(maps[key], out, r + 1, 1)
+        if level < last:
+            maps = ops.cond(
+                ops.equal(r % 2, 0),
+                lambda: self._u_deeper(maps, level, r // 2, condition),
+                lambda: dict(maps),
+            )
+        h = last - level
+        for m, block in enumerate(self.down_u[h]):
+            source = self._down_input(level)[1] if m == 0 else f"u_down_{level}_{m}"
+            skip = read_window(
+                maps[f"u_up_{level}_{self._skip_index(level, m)}"], r + 1, 1, 1, width
+            )
+            out, maps[f"u_down_c1_{level}_{m}"] = block.step(
+                maps[source],
+                maps[f"u_down_c1_{level}_{m}"],
+                r,
+                0,
+                width,
+                a=skip,
+                condition=condition,
+            )
+            key = f"u_down_{level}_{m + 1}"
+            maps[key] = write_window(maps[key], out, r + 1, 1)
+        if level > 0:
+            row = read_window(
+                maps[f"u_down_{level}_{self._num_down_blocks(level)}"], r + 1, 1, 1, width
+            )
+            key = f"u_down_{level - 1}_0"
+            maps[key] = write_window(maps[key], self.u_upsample[h](row), 2 * r + 1, 1)
+        return maps
+
+    def _u_deeper(self, maps, level, r, condition):
+        maps = dict(maps)
+        down = conv_window(
+            self.u_downsample[level],
+            maps[f"u_up_{level}_{self.num_resnet}"],
+            r,
+            0,
+            self._level_width(level + 1),
+            strides=2,
+        )
+        key = f"u_up_{level + 1}_0"
+        maps[key] = write_window(maps[key], down, r + 1, 1)
+        return self._u_row(maps, level + 1, r, condition)
+
+    def _ul_pixel(self, maps, level, r, c, condition):
+        """Pixel ``(r, c)`` of the ul stream at ``level`` (the u stream of its row is
+        ready); at level 0 also the output parameters there."""
+        maps = dict(maps)
+        last = self.num_hierarchies - 1
+        if level == 0:
+            above = conv_window(self.ul_init_down, maps["image"], r, c, 1)
+            left = conv_window(self.ul_init_right, maps["image"], r, c, 1)
+            ul = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
+            maps["ul_up_0_0"] = write_window(maps["ul_up_0_0"], ul, r + 1, c + 1)
+        for k, block in enumerate(self.up_ul[level]):
+            a = read_window(maps[f"u_up_{level}_{k + 1}"], r + 1, c + 1, 1, 1)
+            out, maps[f"ul_up_c1_{level}_{k}"] = block.step(
+                maps[f"ul_up_{level}_{k}"],
+                maps[f"ul_up_c1_{level}_{k}"],
+                r,
+                c,
+                1,
+                a=a,
+                condition=condition,
+            )
+            key = f"ul_up_{level}_{k + 1}"
+            maps[key] = write_window(maps[key], out, r + 1, c + 1)
+        if level < last:
+            maps = ops.cond(
+                ops.logical_and(ops.equal(r % 2, 0), ops.equal(c % 2, 0)),
+                lambda: self._ul_deeper(maps, level, r // 2, c // 2, condition),
+                lambda: dict(maps),
+            )
+        h = last - level
+        for m, block in enumerate(self.down_ul[h]):
+            source = self._down_input(level)[0] if m == 0 else f"ul_down_{level}_{m}"
+            u = read_window(maps[f"u_down_{level}_{m + 1}"], r + 1, c + 1, 1, 1)
+            skip_key = f"ul_up_{level}_{self._skip_index(level, m)}"
+            skip = read_window(maps[skip_key], r + 1, c + 1, 1, 1)
+            out, maps[f"ul_down_c1_{level}_{m}"] = block.step(
+                maps[source],
+                maps[f"ul_down_c1_{level}_{m}"],
+                r,
+                c,
+                1,
+                a=ops.concatenate([u, skip], axis=-1),
+                condition=condition,
+            )
+            key = f"ul_down_{level}_{m + 1}"
+            maps[key] = write_window(maps[key], out, r + 1, c + 1)
+        final = read_window(
+            maps[f"ul_down_{level}_{self._num_down_blocks(level)}"], r + 1, c + 1, 1, 1
+        )
+        if level > 0:
+            key = f"ul_down_{level - 1}_0"
+            maps[key] = write_window(maps[key], self.ul_upsample[h](final), 2 * r + 1, 2 * c + 1)
+        else:
+            maps["params"] = self.output_layer(ops.elu(final))[:, 0, 0]
+        return maps
+
+    def _ul_deeper(self, maps, level, r, c, condition):
+        maps = dict(maps)
+        down = conv_window(
+            self.ul_downsample[level],
+            maps[f"ul_up_{level}_{self.num_resnet}"],
+            r,
+            c,
+            1,
+            strides=2,
+        )
+        key = f"ul_up_{level + 1}_0"
+        maps[key] = write_window(maps[key], down, r + 1, c + 1)
+        return self._ul_pixel(maps, level + 1, r, c, condition)
 
     def output_distribution(self, outputs, temperature=1.0):
         """The :class:`DiscretizedLogisticMixture` given the network outputs."""

@@ -191,6 +191,7 @@ def cmd_sample(args):
         args.num,
         temperature=args.temperature,
         seed=args.seed,
+        method=args.method,
         progress=True,
         labels=_sample_labels(args, model, args.num),
     )
@@ -211,6 +212,7 @@ def cmd_complete(args):
         args.known_rows,
         temperature=args.temperature,
         seed=args.seed,
+        method=args.method,
         progress=True,
         labels=labels,
     )
@@ -305,6 +307,13 @@ def build_parser():
         "(default 0, 1, 2, ...)",
     )
     p.add_argument("--output", default="samples.png", help="PNG file to write")
+    p.add_argument(
+        "--method",
+        choices=["cached", "naive"],
+        default="cached",
+        help="cached: per-layer caches, only what each subpixel changes (default); "
+        "naive: a full forward pass per subpixel. Same images for the same --seed.",
+    )
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("complete", help="complete the bottom of test images (PNG grid)")
@@ -314,6 +323,13 @@ def build_parser():
     p.add_argument("--known-rows", type=int, required=True, help="rows kept from each image")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--output", default="completions.png", help="PNG file to write")
+    p.add_argument(
+        "--method",
+        choices=["cached", "naive"],
+        default="cached",
+        help="cached: per-layer caches, only what each subpixel changes (default); "
+        "naive: a full forward pass per subpixel. Same images for the same --seed.",
+    )
     p.set_defaults(func=cmd_complete)
     return parser
 

@@ -88,7 +88,9 @@ def _naive_sampler(model):
             inputs = canvas if condition is None else (canvas, condition)
             outputs = model(inputs, training=False)
             i, j, c = _position(model, t)
-            values = model.sample_subpixel(outputs, canvas, i, j, c, noise[t - t0], temperature)
+            values = model.sample_subpixel(
+                outputs, canvas, i, j, c, tf.gather(noise, t - t0), temperature
+            )
             return t + 1, _write_subpixel(canvas, i, j, c, values)
 
         _, images = tf.while_loop(lambda t, _: t < t1, body, (t0, images))
@@ -110,11 +112,15 @@ def _cached_sampler(model):
     def run(images, cache, condition, t0, t1, noise, temperature):
         channels = model.image_shape[-1]
 
+        # tf.gather, not noise[t - t0]: a strided slice would make XLA compile
+        # once per value of t0.
         def body(t, canvas, cache):
             i, j, c = _position(model, t)
             outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
             pixel = tf.slice(canvas, tf.stack([0, i, j, 0]), [-1, 1, 1, channels])
-            values = model.sample_subpixel(outputs, pixel, 0, 0, c, noise[t - t0], temperature)
+            values = model.sample_subpixel(
+                outputs, pixel, 0, 0, c, tf.gather(noise, t - t0), temperature
+            )
             return t + 1, _write_subpixel(canvas, i, j, c, values), cache
 
         _, images, cache = tf.while_loop(lambda t, *_: t < t1, body, (t0, images, cache))

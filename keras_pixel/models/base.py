@@ -376,7 +376,8 @@ class AutoregressiveModel(keras.Model):
             temperature: > 0; divides the logits of every conditional.
             seed: int for reproducible images (the same seed gives the same
                 images), or None for fresh randomness.
-            method: ``"cached"`` (the default where the family has it): per-layer
+            method: ``"cached"`` (the default; every family of the package has it,
+                a subclass without :meth:`cached_step` falls back to naive): per-layer
                 caches, each step computes only what the new subpixel changes;
                 ``"naive"``: one full forward pass per subpixel (the reference).
                 Both give the same images for the same seed (see

@@ -1,0 +1,188 @@
+"""Cached sampling: every layer's cached step equals the full layer at that position,
+and for every zoo architecture ``method="cached"`` draws exactly the images of
+``method="naive"`` from the same seed (sampling, completion, conditional)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from zoo_sizes import SMALL
+
+from keras_pixel import zoo
+from keras_pixel.layers import (
+    DiagonalBiLSTM,
+    DownRightShiftedConv2D,
+    DownShiftedConv2D,
+    GatedBlock,
+    GatedResnet,
+    MaskedConv2D,
+    RowLSTM,
+)
+from keras_pixel.layers.incremental import conv_window, read_window
+from keras_pixel.layers.output_head import CategoricalHead
+from keras_pixel.layers.residual_block import MaskedResidualBlock
+from keras_pixel.models import AutoregressiveModel, PixelCNN
+
+POSITIONS = [(0, 0), (0, 4), (2, 0), (3, 3), (4, 5)]
+
+
+def _inputs(channels, seed=0, shape=(2, 5, 6)):
+    return np.random.default_rng(seed).normal(size=(*shape, channels)).astype("float32")
+
+
+def _close(a, b):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(filters=6, kernel_size=5, mask_type="A", color_channels=3),
+        dict(filters=6, kernel_size=3, mask_type="B", color_channels=3, dilation_rate=2),
+        dict(filters=4, kernel_size=(1, 5), mask_type="B"),
+        dict(filters=4, kernel_size=1, mask_type="B", activation="relu"),
+    ],
+)
+def test_masked_conv2d_output_at(kwargs):
+    x = _inputs(6 if kwargs.get("color_channels") == 3 else 2)
+    layer = MaskedConv2D(**kwargs)
+    full = layer(x)
+    padded = layer.cache_padding(x)
+    for i, j in POSITIONS:
+        _close(layer.output_at(padded, i, j), full[:, i, j])
+    if layer.kernel_size == (1, 1):
+        _close(layer.pointwise(x[:, 3, 3]), full[:, 3, 3])
+
+
+def test_residual_block_step():
+    x = _inputs(6)
+    block = MaskedResidualBlock(3, kernel_size=3, color_channels=3)
+    full = block(x)
+    cache = block.sampling_cache(x)
+    for i, j in POSITIONS:
+        out, cache = block.step(cache, x[:, i, j], i, j)
+        _close(out, full[:, i, j])
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_gated_block_rows_and_pixels(first):
+    x = _inputs(3 if first else 6, seed=1)
+    condition = np.random.default_rng(2).normal(size=(2, 4)).astype("float32")
+    block = GatedBlock(6, kernel_size=5 if first else 3, color_channels=3, first=first)
+    v_full, h_full = block(x if first else (x, x), condition=condition)
+    cache = block.sampling_cache(x if first else (x, x), condition)
+    for i in range(x.shape[1]):
+        _, cache = block.vertical_row(cache, x[:, max(i - 1, 0)], i - 1, condition)
+        v_row, _ = block.vertical_row(cache, x[:, i], i, condition)
+        _close(v_row, v_full[:, i])
+        for j in range(x.shape[2]):
+            h = x if first else x[:, i, j]
+            out, cache = block.horizontal_step(cache, h, i, j, condition)
+            _close(out, h_full[:, i, j])
+
+
+def test_row_lstm_step():
+    x = _inputs(6, seed=3)
+    layer = RowLSTM(3, kernel_size=3, color_channels=3)
+    full = layer(x)
+    cache = layer.sampling_cache(x)
+    for i, j in POSITIONS:
+        out, cache = layer.step(cache, x[:, i, j], i, j)
+        _close(out, full[:, i, j])
+
+
+def test_diagonal_bilstm_step():
+    x = _inputs(4, seed=4)
+    layer = DiagonalBiLSTM(4)
+    full = layer(x)
+    cache = layer.sampling_cache(x)
+    for i in range(x.shape[1]):
+        for j in range(x.shape[2]):
+            out, cache = layer.step(cache, x[:, i, j], i, j, tf.constant(j == 0))
+            _close(out, full[:, i, j])
+
+
+@pytest.mark.parametrize("shift", ["down", "down_right"])
+def test_gated_resnet_step_rows_and_pixels(shift):
+    x = _inputs(4, seed=5, shape=(2, 4, 6))
+    a = _inputs(3, seed=6, shape=(2, 4, 6))
+    condition = np.random.default_rng(7).normal(size=(2, 5)).astype("float32")
+    block = GatedResnet(4, shift, dropout=0.5)
+    full = block(x, a=a, condition=condition)
+    pad = lambda t: np.pad(t, ((0, 0), (1, 0), (1, 1), (0, 0)))  # noqa: E731
+    x_map, c1_map = pad(x), np.zeros_like(pad(x))
+    for r in range(x.shape[1]):
+        row, c1_map = block.step(
+            x_map, c1_map, r, 0, x.shape[2], a=a[:, r : r + 1], condition=condition
+        )
+        _close(row[:, 0], full[:, r])
+    c1_map = pad(block.first_conv(x, a))
+    for r, c in [(0, 0), (1, 3), (3, 5)]:
+        pixel, _ = block.step(
+            x_map, c1_map, r, c, 1, a=a[:, r : r + 1, c : c + 1], condition=condition
+        )
+        _close(pixel[:, 0, 0], full[:, r, c])
+
+
+@pytest.mark.parametrize(
+    "layer", [DownShiftedConv2D(5, strides=2), DownRightShiftedConv2D(5, strides=2)]
+)
+def test_strided_shifted_conv_window(layer):
+    x = _inputs(3, seed=8, shape=(2, 6, 8))
+    full = layer(x)
+    padded = np.pad(x, ((0, 0), (1, 0), (1, 1), (0, 0)))
+    for r in range(full.shape[1]):
+        _close(conv_window(layer, padded, r, 0, full.shape[2], strides=2)[:, 0], full[:, r])
+    _close(conv_window(layer, padded, 2, 1, 1, strides=2)[:, 0, 0], full[:, 2, 1])
+    _close(read_window(padded, 1, 1, 1, 8)[:, 0], x[:, 0])
+
+
+def _labels(model, num):
+    return None if not model.conditional else np.arange(num) % model.num_classes
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_cached_equals_naive_for_every_zoo_architecture(name):
+    model = zoo.load(name, **SMALL.get(name, {}))
+    height = model.image_shape[0]
+    labels = _labels(model, 2)
+    naive = model.sample(2, seed=11, method="naive", labels=labels)
+    cached = model.sample(2, seed=11, method="cached", labels=labels)
+    np.testing.assert_array_equal(cached, naive)
+    known = height // 2
+    naive = model.complete(cached, known, temperature=0.7, seed=3, method="naive", labels=labels)
+    completed = model.complete(
+        cached, known, temperature=0.7, seed=3, method="cached", labels=labels
+    )
+    np.testing.assert_array_equal(completed, naive)
+    np.testing.assert_array_equal(completed[:, :known], cached[:, :known])
+
+
+def test_cached_is_the_default_and_reproducible():
+    model = PixelCNN(image_shape=(5, 5, 1), num_layers=1, filters=4, output_filters=8)
+    assert model.supports_cached_sampling
+    a = model.sample(2, seed=4)
+    np.testing.assert_array_equal(a, model.sample(2, seed=4, method="cached"))
+    assert not np.array_equal(a, model.sample(2, seed=5))
+    with pytest.raises(ValueError, match="method"):
+        model.sample(1, method="fast")
+
+
+class _OneLayer(AutoregressiveModel):
+    """A user-defined family without a cached step."""
+
+    def __init__(self, **kwargs):
+        super().__init__((4, 4, 1), **kwargs)
+        self.conv = MaskedConv2D(8, 3, mask_type="A")
+        self.head = CategoricalHead(8)
+        self._build_from_images()
+
+    def forward(self, x, condition=None, training=False):
+        return self.head(self.conv(x))
+
+
+def test_a_family_without_a_cached_step_falls_back_to_naive():
+    model = _OneLayer()
+    assert not model.supports_cached_sampling
+    assert model.sample(1, seed=0).shape == (1, 4, 4, 1)
+    with pytest.raises(ValueError, match="no cached sampler"):
+        model.sample(1, method="cached")

@@ -110,9 +110,7 @@ def main():
                 )
         for method in methods:
             r = results[method]
-            speedup = (
-                f"{results['tfp']['time_s'] / r['time_s']:.1f}x" if "tfp" in results else "-"
-            )
+            speedup = f"{results['tfp']['time_s'] / r['time_s']:.1f}x" if "tfp" in results else "-"
             first = f"{r['first_s']:.2f}" if "first_s" in r else "-"
             name = "tfp.distributions.PixelCNN" if method == "tfp" else method
             print(

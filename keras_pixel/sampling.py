@@ -23,6 +23,8 @@ import secrets
 import numpy as np
 import tensorflow as tf
 
+from keras_pixel.layers.incremental import read_window
+
 METHODS = ("cached", "naive")
 
 
@@ -110,14 +112,12 @@ def _cached_sampler(model):
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def run(images, cache, condition, t0, t1, noise, temperature):
-        channels = model.image_shape[-1]
-
         # tf.gather, not noise[t - t0]: a strided slice would make XLA compile
         # once per value of t0.
         def body(t, canvas, cache):
             i, j, c = _position(model, t)
             outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
-            pixel = tf.slice(canvas, tf.stack([0, i, j, 0]), [-1, 1, 1, channels])
+            pixel = read_window(canvas, i, j, 1, 1)
             values = model.sample_subpixel(
                 outputs, pixel, 0, 0, c, tf.gather(noise, t - t0), temperature
             )

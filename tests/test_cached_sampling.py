@@ -20,7 +20,7 @@ from keras_pixel.layers import (
 from keras_pixel.layers.incremental import conv_window, read_window
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.residual_block import MaskedResidualBlock
-from keras_pixel.models import AutoregressiveModel, PixelCNN
+from keras_pixel.models import AutoregressiveModel, PixelCNN, PixelCNNPlusPlus
 
 POSITIONS = [(0, 0), (0, 4), (2, 0), (3, 3), (4, 5)]
 
@@ -155,6 +155,21 @@ def test_cached_equals_naive_for_every_zoo_architecture(name):
     )
     np.testing.assert_array_equal(completed, naive)
     np.testing.assert_array_equal(completed[:, :known], cached[:, :known])
+
+
+def test_cached_equals_naive_for_a_class_conditional_pixelcnn_pp():
+    model = PixelCNNPlusPlus(
+        image_shape=(4, 6, 3),
+        num_resnet=1,
+        num_hierarchies=2,
+        num_filters=8,
+        num_logistic_mix=2,
+        num_classes=3,
+    )
+    labels = np.array([0, 2])
+    naive = model.sample(2, temperature=0.8, seed=7, method="naive", labels=labels)
+    cached = model.sample(2, temperature=0.8, seed=7, method="cached", labels=labels)
+    np.testing.assert_array_equal(cached, naive)
 
 
 def test_cached_is_the_default_and_reproducible():

@@ -4,7 +4,7 @@
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import read_at, write_at, write_pixels
+from keras_pixel.layers.incremental import read_at, read_window, write_at, write_pixels
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
 from keras_pixel.layers.shifts import down_shift
@@ -198,7 +198,7 @@ class GatedBlock(keras.layers.Layer):
         k = self.kernel_size
         row = ops.maximum(r, 0)
         v_map = ops.slice_update(v_map, (0, row + k // 2, k // 2, 0), v_row[:, None])
-        window = ops.slice(v_map, (0, row, 0, 0), (-1, k // 2 + 1, v_map.shape[2], v_map.shape[3]))
+        window = read_window(v_map, row, 0, k // 2 + 1, v_map.shape[2])
         v_pre = self.vertical_conv(window)[:, 0]
         if condition is not None:
             v_pre = v_pre + self.vertical_condition(ops.cast(condition, v_pre.dtype))[:, None]

@@ -36,7 +36,7 @@ def write_pixels(cache, pixels, i, j, offsets=(0, 0)):
 
 def read_at(cache, i, j):
     """``cache[:, i, j]`` of a ``[B, H, W, C]`` map -> ``[B, C]``."""
-    return ops.slice(cache, (0, i, j, 0), (-1, 1, 1, cache.shape[-1]))[:, 0, 0]
+    return read_window(cache, i, j, 1, 1)[:, 0, 0]
 
 
 def conv_at(padded, kernel, i, j, bias=None, dilation=(1, 1)):
@@ -56,7 +56,7 @@ def conv_at(padded, kernel, i, j, bias=None, dilation=(1, 1)):
     """
     kh, kw, c_in, _ = kernel.shape
     dh, dw = dilation
-    patch = ops.slice(padded, (0, i, j, 0), (-1, (kh - 1) * dh + 1, (kw - 1) * dw + 1, c_in))
+    patch = read_window(padded, i, j, (kh - 1) * dh + 1, (kw - 1) * dw + 1)
     if dh > 1 or dw > 1:
         patch = patch[:, ::dh, ::dw]
     out = ops.einsum("bhwc,hwcf->bf", ops.cast(patch, kernel.dtype), kernel)
@@ -112,13 +112,24 @@ def conv_window(layer, padded, row, col, width, strides=1, transform=None):
     Returns:
         ``[B, 1, width, F]``.
     """
+    kh, kw = kernel_and_bias(layer)[0].shape[:2]
+    window = read_window(padded, row * strides, col * strides, kh, (width - 1) * strides + kw)
+    return conv_valid(layer, window if transform is None else transform(window), strides)
+
+
+def conv_valid(layer, window, strides=1):
+    """A layer's kernel and bias applied "valid" to a window it reads whole:
+    ``[B, kh, w, C_in]`` -> ``[B, 1, (w - kw) // strides + 1, F]``.
+
+    Taking the window as an argument lets a caller read a cached map once and
+    use that window for several things (XLA then updates the map in place).
+    """
     kernel, bias = kernel_and_bias(layer)
-    kh, kw = kernel.shape[:2]
-    size = (-1, kh, (width - 1) * strides + kw, padded.shape[-1])
-    window = ops.slice(padded, (0, row * strides, col * strides, 0), size)
-    if transform is not None:
-        window = transform(window)
-    out = ops.conv(ops.cast(window, kernel.dtype), kernel, strides=strides, padding="valid")
+    window = ops.cast(window, kernel.dtype)
+    if window.shape[2] == kernel.shape[1]:
+        out = ops.einsum("bhwc,hwcf->bf", window, kernel)[:, None, None]
+    else:
+        out = ops.conv(window, kernel, strides=strides, padding="valid")
     return out if bias is None else out + bias
 
 
@@ -128,5 +139,10 @@ def write_window(cache, values, row, col):
 
 
 def read_window(cache, row, col, height, width):
-    """``cache[:, row : row + height, col : col + width]`` with dynamic ``row, col``."""
-    return ops.slice(cache, (0, row, col, 0), (-1, height, width, cache.shape[-1]))
+    """``cache[:, row : row + height, col : col + width]`` with dynamic ``row, col``.
+
+    The slice's size is spelled out, batch included (not -1): XLA then reads the
+    window in place, where a -1 makes it pad a copy of the whole map first.
+    """
+    size = (ops.shape(cache)[0], height, width, cache.shape[-1])
+    return ops.slice(cache, (0, row, col, 0), size)

@@ -4,7 +4,13 @@ convolutions (causal by padding, no masks), concat_elu and the gated resnet bloc
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import conv_window, read_window, write_window
+from keras_pixel.layers.incremental import (
+    conv_valid,
+    conv_window,
+    kernel_and_bias,
+    read_window,
+    write_window,
+)
 from keras_pixel.layers.shifts import crop
 from keras_pixel.layers.weight_norm import WeightNormalization
 
@@ -228,12 +234,14 @@ class GatedResnet(keras.layers.Layer):
         Returns:
             ``(out [B, 1, width, filters], c1_map)``.
         """
-        c1 = conv_window(self.conv1, x_map, row, col, width, transform=concat_elu)
+        kw = kernel_and_bias(self.conv1)[0].shape[1]
+        window = read_window(x_map, row, col, 2, width + kw - 1)
+        x = window[:, 1:, 1 : 1 + width]
+        c1 = conv_valid(self.conv1, concat_elu(window))
         if a is not None:
             c1 = c1 + self.nin(concat_elu(a))
         c1_map = write_window(c1_map, c1, row + 1, col + 1)
         c2 = conv_window(self.conv2, c1_map, row, col, width, transform=concat_elu)
-        x = read_window(x_map, row + 1, col + 1, 1, width)
         return self._gate(x, c2, condition), c1_map
 
     def compute_output_shape(self, x_shape, a_shape=None, condition_shape=None):

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_pixel.layers import GatedBlock
+from keras_pixel.layers.incremental import read_window
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.models.base import AutoregressiveModel
 
@@ -95,7 +96,7 @@ class GatedPixelCNN(AutoregressiveModel):
 
         def vertical_rows(caches):
             r = i - 1
-            v_row = ops.slice(x, (0, ops.maximum(r, 0), 0, 0), (-1, 1, width, channels))[:, 0]
+            v_row = read_window(x, ops.maximum(r, 0), 0, 1, width)[:, 0]
             updated = []
             for block, block_cache in zip(self.blocks, caches, strict=True):
                 v_row, block_cache = block.vertical_row(block_cache, v_row, r, condition)

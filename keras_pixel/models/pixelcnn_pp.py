@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_pixel.distributions.logistic_mixture import mixture_from_params, num_mixture_params
 from keras_pixel.layers.incremental import (
+    conv_valid,
     conv_window,
     read_window,
     write_pixels,
@@ -261,35 +262,41 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         maps["image"] = write_pixels(maps["image"], x, i, j, (1, 1))
         new_row = ops.logical_and(ops.equal(j, 0), ops.equal(c, 0))
         maps = ops.cond(new_row, lambda: self._u_row(maps, 0, i, condition), lambda: dict(maps))
-        maps = ops.cond(
-            ops.equal(c, 0), lambda: self._ul_pixel(maps, 0, i, j, condition), lambda: dict(maps)
-        )
+        if self.image_shape[-1] == 1:
+            maps = self._ul_pixel(maps, 0, i, j, condition)
+        else:
+            maps = ops.cond(
+                ops.equal(c, 0),
+                lambda: self._ul_pixel(maps, 0, i, j, condition),
+                lambda: dict(maps),
+            )
         return maps["params"][:, None, None], maps
 
     def _level_width(self, level):
         return self.image_shape[1] // 2**level
 
-    def _u_row(self, maps, level, r, condition):
+    # Values computed in this step are passed on as tensors (``fresh``) instead of
+    # being read back from the maps just written: with a single reader per
+    # update, XLA updates every map in place.
+
+    def _u_row(self, maps, level, r, condition, first=None):
         """Row ``r`` of the u stream at ``level``: up pass, the deeper levels when
-        they get a row, down pass, upsampled into the level above."""
+        they get a row, down pass, upsampled into the level above. ``first`` is
+        the level's input on that row, just written (levels > 0)."""
         maps = dict(maps)
         width, last = self._level_width(level), self.num_hierarchies - 1
         if level == 0:
             u = conv_window(self.u_init, maps["image"], ops.maximum(r - 1, 0), 0, width)
-            maps["u_up_0_0"] = write_window(
-                maps["u_up_0_0"], u * ops.cast(r > 0, u.dtype), r + 1, 1
-            )
+            first = u * ops.cast(r > 0, u.dtype)
+            maps["u_up_0_0"] = write_window(maps["u_up_0_0"], first, r + 1, 1)
+        fresh = {f"u_up_{level}_0": first}
         for k, block in enumerate(self.up_u[level]):
-            out, maps[f"u_up_c1_{level}_{k}"] = block.step(
-                maps[f"u_up_{level}_{k}"],
-                maps[f"u_up_c1_{level}_{k}"],
-                r,
-                0,
-                width,
-                condition=condition,
+            c1_key, key = f"u_up_c1_{level}_{k}", f"u_up_{level}_{k + 1}"
+            out, maps[c1_key] = block.step(
+                maps[f"u_up_{level}_{k}"], maps[c1_key], r, 0, width, condition=condition
             )
-            key = f"u_up_{level}_{k + 1}"
             maps[key] = write_window(maps[key], out, r + 1, 1)
+            fresh[key] = out
         if level < last:
             maps = ops.cond(
                 ops.equal(r % 2, 0),
@@ -299,26 +306,20 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         h = last - level
         for m, block in enumerate(self.down_u[h]):
             source = self._down_input(level)[1] if m == 0 else f"u_down_{level}_{m}"
-            skip = read_window(
-                maps[f"u_up_{level}_{self._skip_index(level, m)}"], r + 1, 1, 1, width
-            )
-            out, maps[f"u_down_c1_{level}_{m}"] = block.step(
+            c1_key, key = f"u_down_c1_{level}_{m}", f"u_down_{level}_{m + 1}"
+            out, maps[c1_key] = block.step(
                 maps[source],
-                maps[f"u_down_c1_{level}_{m}"],
+                maps[c1_key],
                 r,
                 0,
                 width,
-                a=skip,
+                a=fresh[f"u_up_{level}_{self._skip_index(level, m)}"],
                 condition=condition,
             )
-            key = f"u_down_{level}_{m + 1}"
             maps[key] = write_window(maps[key], out, r + 1, 1)
         if level > 0:
-            row = read_window(
-                maps[f"u_down_{level}_{self._num_down_blocks(level)}"], r + 1, 1, 1, width
-            )
             key = f"u_down_{level - 1}_0"
-            maps[key] = write_window(maps[key], self.u_upsample[h](row), 2 * r + 1, 1)
+            maps[key] = write_window(maps[key], self.u_upsample[h](out), 2 * r + 1, 1)
         return maps
 
     def _u_deeper(self, maps, level, r, condition):
@@ -333,31 +334,34 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         )
         key = f"u_up_{level + 1}_0"
         maps[key] = write_window(maps[key], down, r + 1, 1)
-        return self._u_row(maps, level + 1, r, condition)
+        return self._u_row(maps, level + 1, r, condition, first=down)
 
-    def _ul_pixel(self, maps, level, r, c, condition):
+    def _ul_pixel(self, maps, level, r, c, condition, first=None):
         """Pixel ``(r, c)`` of the ul stream at ``level`` (the u stream of its row is
-        ready); at level 0 also the output parameters there."""
+        ready); at level 0 also the output parameters there. ``first`` is the
+        level's input at that pixel, just written (levels > 0)."""
         maps = dict(maps)
         last = self.num_hierarchies - 1
         if level == 0:
-            above = conv_window(self.ul_init_down, maps["image"], r, c, 1)
-            left = conv_window(self.ul_init_right, maps["image"], r, c, 1)
-            ul = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
-            maps["ul_up_0_0"] = write_window(maps["ul_up_0_0"], ul, r + 1, c + 1)
+            image = read_window(maps["image"], r, c, 2, 3)
+            above = conv_valid(self.ul_init_down, image[:, :1])
+            left = conv_valid(self.ul_init_right, image[:, :, :1])
+            first = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
+            maps["ul_up_0_0"] = write_window(maps["ul_up_0_0"], first, r + 1, c + 1)
+        fresh = {f"ul_up_{level}_0": first}
         for k, block in enumerate(self.up_ul[level]):
-            a = read_window(maps[f"u_up_{level}_{k + 1}"], r + 1, c + 1, 1, 1)
-            out, maps[f"ul_up_c1_{level}_{k}"] = block.step(
+            c1_key, key = f"ul_up_c1_{level}_{k}", f"ul_up_{level}_{k + 1}"
+            out, maps[c1_key] = block.step(
                 maps[f"ul_up_{level}_{k}"],
-                maps[f"ul_up_c1_{level}_{k}"],
+                maps[c1_key],
                 r,
                 c,
                 1,
-                a=a,
+                a=read_window(maps[f"u_up_{level}_{k + 1}"], r + 1, c + 1, 1, 1),
                 condition=condition,
             )
-            key = f"ul_up_{level}_{k + 1}"
             maps[key] = write_window(maps[key], out, r + 1, c + 1)
+            fresh[key] = out
         if level < last:
             maps = ops.cond(
                 ops.logical_and(ops.equal(r % 2, 0), ops.equal(c % 2, 0)),
@@ -368,27 +372,23 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         for m, block in enumerate(self.down_ul[h]):
             source = self._down_input(level)[0] if m == 0 else f"ul_down_{level}_{m}"
             u = read_window(maps[f"u_down_{level}_{m + 1}"], r + 1, c + 1, 1, 1)
-            skip_key = f"ul_up_{level}_{self._skip_index(level, m)}"
-            skip = read_window(maps[skip_key], r + 1, c + 1, 1, 1)
-            out, maps[f"ul_down_c1_{level}_{m}"] = block.step(
+            skip = fresh[f"ul_up_{level}_{self._skip_index(level, m)}"]
+            c1_key, key = f"ul_down_c1_{level}_{m}", f"ul_down_{level}_{m + 1}"
+            out, maps[c1_key] = block.step(
                 maps[source],
-                maps[f"ul_down_c1_{level}_{m}"],
+                maps[c1_key],
                 r,
                 c,
                 1,
                 a=ops.concatenate([u, skip], axis=-1),
                 condition=condition,
             )
-            key = f"ul_down_{level}_{m + 1}"
             maps[key] = write_window(maps[key], out, r + 1, c + 1)
-        final = read_window(
-            maps[f"ul_down_{level}_{self._num_down_blocks(level)}"], r + 1, c + 1, 1, 1
-        )
         if level > 0:
             key = f"ul_down_{level - 1}_0"
-            maps[key] = write_window(maps[key], self.ul_upsample[h](final), 2 * r + 1, 2 * c + 1)
+            maps[key] = write_window(maps[key], self.ul_upsample[h](out), 2 * r + 1, 2 * c + 1)
         else:
-            maps["params"] = self.output_layer(ops.elu(final))[:, 0, 0]
+            maps["params"] = self.output_layer(ops.elu(out))[:, 0, 0]
         return maps
 
     def _ul_deeper(self, maps, level, r, c, condition):
@@ -403,7 +403,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         )
         key = f"ul_up_{level + 1}_0"
         maps[key] = write_window(maps[key], down, r + 1, c + 1)
-        return self._ul_pixel(maps, level + 1, r, c, condition)
+        return self._ul_pixel(maps, level + 1, r, c, condition, first=down)
 
     def output_distribution(self, outputs, temperature=1.0):
         """The :class:`DiscretizedLogisticMixture` given the network outputs."""

@@ -82,6 +82,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 16 at 28x28x1 only")
     parser.add_argument("--no-paper-size", action="store_true")
+    parser.add_argument("--images", nargs="+", help="only these image shapes, e.g. 32x32x3")
+    parser.add_argument("--methods", nargs="+", help="only these of cached, naive, tfp")
     args = parser.parse_args()
 
     # (shape, batch) -> methods measured; naive and TFP take minutes at the larger sizes.
@@ -95,6 +97,11 @@ def main():
     }
     if args.quick:
         plan = {((28, 28, 1), 16): ["cached", "naive", "tfp"]}
+    plan = {
+        (shape, batch): [m for m in methods if not args.methods or m in args.methods]
+        for (shape, batch), methods in plan.items()
+        if not args.images or "x".join(map(str, shape)) in args.images
+    }
     print(f"# PixelCNN++ {HPARAMS}, untrained; seconds per call")
     print("| image | batch | method | first call s | time s | vs TFP | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|")

@@ -112,16 +112,25 @@ def _cached_sampler(model):
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def run(images, cache, condition, t0, t1, noise, temperature):
+        channels = model.image_shape[-1]
+        # A family whose outputs at a pixel do not read that pixel's own channels
+        # takes one step per pixel and draws all its channels from it.
+        per_pixel = model.cached_step_per_pixel
+        draws = range(channels) if per_pixel else [None]
+
         # tf.gather, not noise[t - t0]: a strided slice would make XLA compile
         # once per value of t0.
         def body(t, canvas, cache):
             i, j, c = _position(model, t)
             outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
-            pixel = read_window(canvas, i, j, 1, 1)
-            values = model.sample_subpixel(
-                outputs, pixel, 0, 0, c, tf.gather(noise, t - t0), temperature
-            )
-            return t + 1, _write_subpixel(canvas, i, j, c, values), cache
+            for k in draws:
+                c_k, t_k = (c, t) if k is None else (k, t + k)
+                pixel = read_window(canvas, i, j, 1, 1)
+                values = model.sample_subpixel(
+                    outputs, pixel, 0, 0, c_k, tf.gather(noise, t_k - t0), temperature
+                )
+                canvas = _write_subpixel(canvas, i, j, c_k, values)
+            return t + (channels if per_pixel else 1), canvas, cache
 
         _, images, cache = tf.while_loop(lambda t, *_: t < t1, body, (t0, images, cache))
         return images, cache

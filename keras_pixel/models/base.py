@@ -204,6 +204,11 @@ class AutoregressiveModel(keras.Model):
         del canvas
         return inverse_cdf_sample(outputs[:, i, j, c], noise[:, 0], temperature)
 
+    cached_step_per_pixel = False
+    """True where the outputs at a pixel do not read that pixel's own channels (the
+    likelihood couples them): the cached sampler then runs one
+    :meth:`cached_step` per pixel, not per subpixel."""
+
     @property
     def supports_cached_sampling(self):
         """Whether this family implements :meth:`sampling_cache` and :meth:`cached_step`."""

@@ -262,14 +262,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         maps["image"] = write_pixels(maps["image"], x, i, j, (1, 1))
         new_row = ops.logical_and(ops.equal(j, 0), ops.equal(c, 0))
         maps = ops.cond(new_row, lambda: self._u_row(maps, 0, i, condition), lambda: dict(maps))
-        if self.image_shape[-1] == 1:
-            maps = self._ul_pixel(maps, 0, i, j, condition)
-        else:
-            maps = ops.cond(
-                ops.equal(c, 0),
-                lambda: self._ul_pixel(maps, 0, i, j, condition),
-                lambda: dict(maps),
-            )
+        maps = self._ul_pixel(maps, 0, i, j, condition)
         return maps["params"][:, None, None], maps
 
     def _level_width(self, level):
@@ -416,6 +409,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         return self.output_distribution(outputs).subpixel_log_prob(images)
 
     noise_per_subpixel = 2
+    cached_step_per_pixel = True
 
     def sample_subpixel(self, outputs, canvas, i, j, c, noise, temperature):
         pixel = outputs[:, i : i + 1, j : j + 1]

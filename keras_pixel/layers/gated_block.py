@@ -215,7 +215,8 @@ class GatedBlock(keras.layers.Layer):
             h: this block's horizontal input at ``(i, j)``, ``[B, C_h]``; for the
                 first block the whole (preprocessed) image ``[B, H, W, C]``, of
                 which pixel ``(i, j)`` and the one before are read.
-            i, j: int scalars.
+            i: row, an int scalar.
+            j: column, an int scalar.
             condition: ``[B, D]`` or None.
 
         Returns:

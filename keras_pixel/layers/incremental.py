@@ -47,7 +47,8 @@ def conv_at(padded, kernel, i, j, bias=None, dilation=(1, 1)):
         padded: ``[B, H', W', C_in]``, the layer's input map padded so that the
             window of output ``(i, j)`` starts at ``(i, j)``.
         kernel: ``[kh, kw, C_in, F]`` (masked already, for a masked layer).
-        i, j: int scalars (tensors inside a loop).
+        i: row, an int scalar (a tensor inside a loop).
+        j: column, an int scalar.
         bias: ``[F]`` or None.
         dilation: ``(dh, dw)``.
 
@@ -103,7 +104,8 @@ def conv_window(layer, padded, row, col, width, strides=1, transform=None):
         layer: a convolution (``Conv2D`` or subclass, possibly wrapped in
             ``WeightNormalization``) with a ``[kh, kw, C_in, F]`` kernel.
         padded: ``[B, H', W', C_in]``.
-        row, col: int scalars, the first output's position.
+        row: the first output's row, an int scalar.
+        col: the first output's column, an int scalar.
         width: static int, outputs along the row.
         strides: the layer's stride.
         transform: applied to the window before the convolution (for example the

@@ -287,7 +287,8 @@ class DiagonalBiLSTM(_CausalLSTMBase):
         Args:
             cache: from :meth:`sampling_cache`.
             x: the layer's input at ``(i, j)``, ``[B, C_in]``.
-            i, j: int scalars.
+            i: row, an int scalar.
+            j: column, an int scalar.
             first_of_row: bool scalar, true at the first subpixel of row ``i``:
                 the right-to-left pass then runs over row ``i - 1``.
 

@@ -59,7 +59,8 @@ class MaskedResidualBlock(keras.layers.Layer):
         Args:
             cache: from :meth:`sampling_cache`; holds the pixels before ``(i, j)``.
             x: the block's input at ``(i, j)``, ``[B, 2h]``.
-            i, j: int scalars.
+            i: row, an int scalar.
+            j: column, an int scalar.
 
         Returns:
             ``(output [B, 2h], cache)`` with the cache updated at ``(i, j)``.

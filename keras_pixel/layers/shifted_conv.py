@@ -227,7 +227,9 @@ class GatedResnet(keras.layers.Layer):
                 either side ``[B, H + 1, W + 2, filters]``, already holding the
                 positions this step reads.
             c1_map: the cache of ``c1``, padded the same way.
-            row, col: int scalars; width: static int.
+            row: output row, an int scalar.
+            col: first output column, an int scalar.
+            width: static int, outputs along the row.
             a: the extra input at those positions ``[B, 1, width, C_a]``, or None.
             condition: ``[B, D]`` or None.
 

@@ -187,3 +187,15 @@ def test_conditional_model_from_the_command_line(tmp_path, capsys):
         == 0
     )
     assert Image.open(tmp_path / "s.png").format == "PNG"
+
+
+def test_sample_methods_write_the_same_grid(trained, tmp_path):
+    weights = str(trained / "model.keras")
+    grids = {}
+    for method in ("cached", "naive"):
+        out = tmp_path / f"{method}.png"
+        args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "2"]
+        args += ["--seed", "3", "--method", method, "--output", str(out), *TINY]
+        assert main(args) == 0
+        grids[method] = np.asarray(Image.open(out))
+    np.testing.assert_array_equal(grids["cached"], grids["naive"])

@@ -225,6 +225,17 @@ def cmd_complete(args):
     )
 
 
+def method_arg(p):
+    """The --method option of `sample` and `complete`."""
+    p.add_argument(
+        "--method",
+        choices=["cached", "naive"],
+        default="cached",
+        help="cached: per-layer caches, only what each subpixel changes (default); "
+        "naive: a full forward pass per subpixel. Same images for the same --seed.",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-pixel",
@@ -307,13 +318,7 @@ def build_parser():
         "(default 0, 1, 2, ...)",
     )
     p.add_argument("--output", default="samples.png", help="PNG file to write")
-    p.add_argument(
-        "--method",
-        choices=["cached", "naive"],
-        default="cached",
-        help="cached: per-layer caches, only what each subpixel changes (default); "
-        "naive: a full forward pass per subpixel. Same images for the same --seed.",
-    )
+    method_arg(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("complete", help="complete the bottom of test images (PNG grid)")
@@ -323,13 +328,7 @@ def build_parser():
     p.add_argument("--known-rows", type=int, required=True, help="rows kept from each image")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--output", default="completions.png", help="PNG file to write")
-    p.add_argument(
-        "--method",
-        choices=["cached", "naive"],
-        default="cached",
-        help="cached: per-layer caches, only what each subpixel changes (default); "
-        "naive: a full forward pass per subpixel. Same images for the same --seed.",
-    )
+    method_arg(p)
     p.set_defaults(func=cmd_complete)
     return parser
 

@@ -209,3 +209,12 @@ def test_temperature_and_seed():
     cold = dist.sample(200, seed=seed, temperature=0.05).numpy()
     hot = dist.sample(200, seed=seed, temperature=3.0).numpy()
     assert cold.std(axis=0).mean() < a.std(axis=0).mean() < hot.std(axis=0).mean()
+
+
+def test_sample_channel_needs_a_seed_or_noise():
+    params = _random_params(np.random.default_rng(6), (1, 1), 2, 1)
+    dist = DiscretizedLogisticMixture(**params)
+    with pytest.raises(ValueError, match="seed or the uniform noise"):
+        dist.sample_channel(np.zeros((1, 1, 1), np.int32), 0)
+    drawn = dist.sample_channel(np.zeros((1, 1, 1), np.int32), 0, uniform=np.full((1, 1, 2), 0.5))
+    assert drawn.shape == (1, 1)

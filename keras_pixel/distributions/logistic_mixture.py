@@ -256,6 +256,8 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         log_mass = self.component_log_probs(previous) * earlier
         logits = tf.nn.log_softmax(self._mixture_logits, axis=-1) + tf.reduce_sum(log_mass, -1)
         if uniform is None:
+            if seed is None:
+                raise ValueError("sample_channel needs a stateless seed or the uniform noise.")
             shape = tf.concat([tf.shape(logits)[:-1], [2]], axis=0)
             uniform = tf.random.stateless_uniform(shape, seed)
         uniform = tf.clip_by_value(tf.cast(uniform, tf.float32), 1e-7, 1.0 - 1e-7)

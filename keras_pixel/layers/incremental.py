@@ -14,8 +14,7 @@ from keras import ops
 
 def write_at(cache, values, i, j):
     """Returns ``cache`` ``[B, H, W, C]`` with ``values`` ``[B, C]`` written at ``(i, j)``."""
-    values = ops.cast(values, cache.dtype)[:, None, None, :]
-    return ops.slice_update(cache, (0, i, j, 0), values)
+    return write_window(cache, values[:, None, None, :], i, j)
 
 
 def write_pixels(cache, pixels, i, j, offsets=(0, 0)):

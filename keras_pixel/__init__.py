@@ -19,6 +19,7 @@ _SUBMODULES = (
     "models",
     "sampling",
     "testing",
+    "export",
     "zoo",
 )
 

@@ -40,6 +40,18 @@ def make_seed(seed):
     return tf.constant([seed % 2**31, (seed >> 31) % 2**31], dtype=tf.int32)
 
 
+def seed_from_tensor(seed):
+    """:func:`make_seed` inside a graph: a non-negative int64 scalar tensor -> int32 ``[2]``.
+
+    Gives the same stateless seed as ``make_seed(int(seed))``, so an exported
+    graph and the Python API draw the same images for the same seed.
+    """
+    seed = tf.cast(seed, tf.int64)
+    low = tf.math.floormod(seed, 2**31)
+    high = tf.math.floormod(tf.bitwise.right_shift(seed, 31), 2**31)
+    return tf.cast(tf.stack([low, high]), tf.int32)
+
+
 def check_method(method):
     """Returns ``method`` if it is a known sampling method, else raises ``ValueError``."""
     if method not in METHODS:
@@ -78,20 +90,23 @@ def _write_subpixel(canvas, i, j, c, values):
 
 def _naive_sampler(model):
     """``(init, run)`` of the reference sampler: every step runs the whole network
-    on the current canvas and draws one subpixel from its conditional."""
+    on the current canvas and draws one subpixel from its conditional.
+
+    ``run(images, cache, condition, t0, t1, noise, offset, temperature)`` draws
+    subpixels ``t0 <= t < t1``; ``noise[t - offset]`` drives subpixel ``t``."""
 
     def init(images, condition):
         del images, condition
         return ()
 
     @tf.function(reduce_retracing=True)
-    def run(images, cache, condition, t0, t1, noise, temperature):
+    def run(images, cache, condition, t0, t1, noise, offset, temperature):
         def body(t, canvas):
             inputs = canvas if condition is None else (canvas, condition)
             outputs = model(inputs, training=False)
             i, j, c = _position(model, t)
             values = model.sample_subpixel(
-                outputs, canvas, i, j, c, tf.gather(noise, t - t0), temperature
+                outputs, canvas, i, j, c, tf.gather(noise, t - offset), temperature
             )
             return t + 1, _write_subpixel(canvas, i, j, c, values)
 
@@ -111,15 +126,15 @@ def _cached_sampler(model):
         return model.sampling_cache(images, condition)
 
     @tf.function(jit_compile=True, reduce_retracing=True)
-    def run(images, cache, condition, t0, t1, noise, temperature):
+    def run(images, cache, condition, t0, t1, noise, offset, temperature):
         channels = model.image_shape[-1]
         # A family whose outputs at a pixel do not read that pixel's own channels
         # takes one step per pixel and draws all its channels from it.
         per_pixel = model.cached_step_per_pixel
         draws = range(channels) if per_pixel else [None]
 
-        # tf.gather, not noise[t - t0]: a strided slice would make XLA compile
-        # once per value of t0.
+        # tf.gather, not noise[t - offset]: a strided slice would make XLA
+        # compile once per value of offset.
         def body(t, canvas, cache):
             i, j, c = _position(model, t)
             outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
@@ -127,7 +142,7 @@ def _cached_sampler(model):
                 c_k, t_k = (c, t) if k is None else (k, t + k)
                 pixel = read_window(canvas, i, j, 1, 1)
                 values = model.sample_subpixel(
-                    outputs, pixel, 0, 0, c_k, tf.gather(noise, t_k - t0), temperature
+                    outputs, pixel, 0, 0, c_k, tf.gather(noise, t_k - offset), temperature
                 )
                 canvas = _write_subpixel(canvas, i, j, c_k, values)
             return t + (channels if per_pixel else 1), canvas, cache
@@ -139,6 +154,32 @@ def _cached_sampler(model):
 
 
 SAMPLERS = {"cached": _cached_sampler, "naive": _naive_sampler}
+
+
+def fill_in_graph(model, canvas, start, seed, temperature, condition=None, method="cached"):
+    """:func:`run_sampler` as graph ops, for exported signatures: no host visits.
+
+    Args:
+        model: an :class:`~keras_pixel.models.AutoregressiveModel`.
+        canvas: int32 ``[B, H, W, C]`` tensor; subpixels before ``start`` are kept.
+        start: int32 scalar tensor, the raster index of the first subpixel to draw.
+        seed: int32 ``[2]`` stateless seed (see :func:`seed_from_tensor`).
+        temperature: float32 scalar tensor > 0.
+        condition: float32 ``[B, D]`` or None.
+        method: ``"cached"`` or ``"naive"``.
+
+    Returns:
+        int32 ``[B, H, W, C]``: the same images :func:`run_sampler` draws from
+        the same seed (the noise of subpixel ``t`` depends on ``(seed, t)`` only).
+    """
+    check_method(method)
+    height, width, channels = model.image_shape
+    init, run = model._get_sampler(method, SAMPLERS[method])
+    noise = draw_noise(model, seed, tf.shape(canvas)[0])
+    cache = init(canvas, condition)
+    total = tf.constant(height * width * channels, tf.int32)
+    canvas, _ = run(canvas, cache, condition, start, total, noise, tf.constant(0), temperature)
+    return canvas
 
 
 def run_sampler(
@@ -186,6 +227,7 @@ def run_sampler(
             tf.constant(t),
             tf.constant(stop),
             noise[t - start : stop - start],
+            tf.constant(t),
             temperature,
         )
         if bar is not None:

@@ -15,7 +15,24 @@ def _as_float32(x):
     return None if x is None else tf.cast(tf.convert_to_tensor(x), tf.float32)
 
 
-def log1mexp_of_log(log_z):
+def portable_log1p(x):
+    """``log(1 + x)`` to float32 precision from ``log`` alone (Kahan's trick), for
+    runtimes without a ``log1p`` (tf2onnx has none). Forward only."""
+    u = 1.0 + x
+    safe = tf.where(u == 1.0, 2.0, u)
+    return tf.where(u == 1.0, x, tf.math.log(safe) * (x / (safe - 1.0)))
+
+
+def portable_expm1(x):
+    """``exp(x) - 1`` to float32 precision from ``exp`` and ``log`` (Kahan's trick),
+    for runtimes without an ``expm1``. Forward only."""
+    u = tf.exp(x)
+    safe = tf.where((u == 1.0) | (u == 0.0), 2.0, u)
+    ratio = (safe - 1.0) * (x / tf.math.log(safe))
+    return tf.where(u == 1.0, x, tf.where(u - 1.0 == -1.0, -1.0, ratio))
+
+
+def log1mexp_of_log(log_z, portable=False):
     """``log(1 - exp(-z))`` for ``z = exp(log_z) > 0``, with finite values and gradients
     for every finite ``log_z``.
 
@@ -23,14 +40,16 @@ def log1mexp_of_log(log_z):
     ``log z - z / 2``, exact to float32 precision below 1e-3 and free of the
     cancellation in ``1 - exp(-z)``; for larger ``z`` the usual two branches. Each
     branch is fed only inputs where it is finite, so that no ``inf`` leaks into the
-    gradient of the branch ``tf.where`` does not select.
+    gradient of the branch ``tf.where`` does not select. ``portable=True`` swaps
+    ``log1p``/``expm1`` for :func:`portable_log1p`/:func:`portable_expm1`.
     """
+    log1p, expm1 = (portable_log1p, portable_expm1) if portable else (tf.math.log1p, tf.math.expm1)
     tiny = log_z < -7.0
     z = tf.exp(tf.where(tiny, -7.0, log_z))
     near = z < 0.6931472
     z_near = tf.where(near, z, 0.5)
     z_far = tf.where(near, 1.0, z)
-    regular = tf.where(near, tf.math.log(-tf.math.expm1(-z_near)), tf.math.log1p(-tf.exp(-z_far)))
+    regular = tf.where(near, tf.math.log(-expm1(-z_near)), log1p(-tf.exp(-z_far)))
     z_tiny = tf.exp(tf.minimum(log_z, -7.0))
     return tf.where(tiny, log_z - 0.5 * z_tiny, regular)
 
@@ -178,13 +197,15 @@ class DiscretizedLogisticMixture(tfd.Distribution):
             axis=-1,
         )
 
-    def component_log_probs(self, values):
+    def component_log_probs(self, values, portable=False):
         """Log-mass of every channel under every component, ``[..., H, W, K, C]``.
 
         Args:
             values: integers ``[..., H, W, C]`` in ``[0, 2**num_bits - 1]``.
+            portable: compute without ``log1p``/``expm1`` (for ONNX and LiteRT
+                exports; forward only).
         """
-        values = tf.convert_to_tensor(values)
+        values = tf.cast(values, tf.int32)
         scaled = self._scale(values)
         centred = scaled[..., None, :] - self._coupled_locs(scaled)
         inv_scale = tf.exp(-self._log_scales)
@@ -194,7 +215,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         interior = (
             tf.math.log_sigmoid(upper)
             + tf.math.log_sigmoid(-lower)
-            + log1mexp_of_log(tf.math.log(2.0 * half_width) - self._log_scales)
+            + log1mexp_of_log(tf.math.log(2.0 * half_width) - self._log_scales, portable)
         )
         top = tf.cast(self.num_values - 1, values.dtype)
         v = values[..., None, :]
@@ -206,14 +227,14 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         )
         return log_mass + zeros
 
-    def subpixel_log_prob(self, values):
+    def subpixel_log_prob(self, values, portable=False):
         """Conditional log-prob of each channel given the earlier channels of its pixel.
 
         ``log p(r)``, ``log p(g | r)``, ``log p(b | r, g)`` (the mixture weights
         updated by what was observed), ``[..., H, W, C]``; they sum to
-        :meth:`log_prob` over the event.
+        :meth:`log_prob` over the event. ``portable``: see :meth:`component_log_probs`.
         """
-        log_mass = self.component_log_probs(values)
+        log_mass = self.component_log_probs(values, portable)
         log_weights = tf.nn.log_softmax(self._mixture_logits, axis=-1)
         joint = log_weights[..., None] + tf.cumsum(log_mass, axis=-1)
         prefix = tf.reduce_logsumexp(joint, axis=-2)

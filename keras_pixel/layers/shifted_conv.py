@@ -79,16 +79,25 @@ class DownRightShiftedConv2D(_ShiftedConv2D):
 
 
 class _ShiftedConv2DTranspose(keras.layers.Conv2DTranspose):
-    """A stride-2 VALID transposed convolution with one extra output row and column,
-    cropped to ``[2H, 2W]`` from column ``_left_crop()``, so no output sees an input
-    row below it."""
+    """A stride-2 VALID transposed convolution cropped to ``[2H, 2W]`` from column
+    ``_left_crop()``, so no output sees an input row below it."""
 
     def __init__(self, filters, kernel_size, strides=2, **kwargs):
         for key in ("padding", "output_padding"):
             kwargs.pop(key, None)
-        super().__init__(
-            filters, kernel_size, strides=strides, padding="valid", output_padding=1, **kwargs
-        )
+        super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
+
+    def _output_padding(self):
+        """Extra output rows/columns the crop needs: none for kernels at least as big
+        as the stride (the paper's 2 x 3 and 2 x 2), which export to ONNX without
+        the negative pads that ``output_padding`` turns into."""
+        (k_h, k_w), (s_h, s_w) = self.kernel_size, self.strides
+        return max(0, s_h - k_h), max(0, self._left_crop() + s_w - k_w)
+
+    def build(self, input_shape):
+        if any(self._output_padding()):
+            self.output_padding = self._output_padding()
+        super().build(input_shape)
 
     def _left_crop(self):
         raise NotImplementedError

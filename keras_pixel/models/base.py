@@ -87,6 +87,12 @@ class AutoregressiveModel(keras.Model):
         """Length of the condition vector the network sees, or None."""
         return self.num_classes if self.num_classes is not None else self.condition_dim
 
+    @property
+    def _default_save_signature(self):
+        # Keras would trace a float32 input here; the model takes uint8 images, and
+        # keras_pixel.export writes the signatures (uint8 specs) itself.
+        return None
+
     def _build_from_images(self):
         """Creates every weight by one forward pass on a blank batch."""
         images = ops.zeros((1, *self._image_shape), dtype="uint8")
@@ -204,6 +210,22 @@ class AutoregressiveModel(keras.Model):
         del canvas
         return inverse_cdf_sample(outputs[:, i, j, c], noise[:, 0], temperature)
 
+    def value_log_probs(self, outputs, canvas, i, j, c):
+        """Log-probs in nats of every value of subpixel ``(i, j, c)`` given all the
+        subpixels before it: float32 ``[B, num_values]``, at temperature 1.
+
+        The distribution that a sampling loop outside this package (an exported
+        single-step graph on a device, say) draws subpixel ``(i, j, c)`` from.
+        ``outputs`` come from the network on ``canvas`` (int ``[B, H, W, C]``);
+        ``i``, ``j``, ``c`` may be scalar tensors.
+        """
+        del canvas
+        return tf.nn.log_softmax(tf.cast(outputs[:, i, j, c], tf.float32), axis=-1)
+
+    litert_batch_size = None
+    """Batch size a LiteRT export fixes (None: free). Families that loop with
+    ``tf.scan`` fix it: LiteRT's builtin ops need static loop-element shapes."""
+
     cached_step_per_pixel = False
     """True where the outputs at a pixel do not read that pixel's own channels (the
     likelihood couples them): the cached sampler then runs one
@@ -241,8 +263,17 @@ class AutoregressiveModel(keras.Model):
             )
         return method
 
-    def subpixel_log_prob(self, outputs, images):
-        """Conditional log-prob in nats of every subpixel, float32 ``[B, H, W, C]``."""
+    def subpixel_log_prob(self, outputs, images, portable=False):
+        """Conditional log-prob in nats of every subpixel, float32 ``[B, H, W, C]``.
+
+        ``portable=True`` computes the same numbers from ops that every runtime
+        has (a log-softmax and a one-hot contraction), for exports to LiteRT and
+        ONNX; the default goes through the ``tfp`` distribution.
+        """
+        if portable:
+            log_probs = tf.nn.log_softmax(tf.cast(outputs, tf.float32), axis=-1)
+            one_hot = tf.one_hot(tf.cast(images, tf.int32), self._num_values, dtype=tf.float32)
+            return tf.reduce_sum(log_probs * one_hot, axis=-1)
         return self.output_distribution(outputs).distribution.log_prob(tf.cast(images, tf.int32))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

@@ -1,6 +1,7 @@
 """PixelCNN++ (Salimans, Karpathy, Chen, Kingma 2017)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_pixel.distributions.logistic_mixture import mixture_from_params, num_mixture_params
@@ -405,8 +406,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             outputs, self.num_logistic_mix, self.image_shape[-1], self.num_bits
         )
 
-    def subpixel_log_prob(self, outputs, images):
-        return self.output_distribution(outputs).subpixel_log_prob(images)
+    def subpixel_log_prob(self, outputs, images, portable=False):
+        return self.output_distribution(outputs).subpixel_log_prob(images, portable)
 
     noise_per_subpixel = 2
     cached_step_per_pixel = True
@@ -418,6 +419,22 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             previous, c, temperature=temperature, uniform=noise[:, None, None, :]
         )
         return ops.reshape(drawn, (-1,))
+
+    def value_log_probs(self, outputs, canvas, i, j, c):
+        """Every value of subpixel ``(i, j, c)``: the mixture's discretized
+        conditional given the pixel's earlier channels in ``canvas``, float32
+        ``[B, num_values]`` (see the base class)."""
+        channels = self.image_shape[-1]
+        values = tf.range(self.num_values, dtype=tf.int32)
+        previous = tf.cast(canvas[:, i, j], tf.int32)
+        channel = tf.range(channels)
+        candidates = tf.where(channel < c, previous[:, None, :], 0)
+        candidates = tf.where(channel == c, values[None, :, None], candidates)
+        pixel = tf.gather(tf.gather(outputs, i, axis=1), j, axis=1)
+        params = tf.tile(pixel[:, None, None, :], [1, 1, self.num_values, 1])
+        distribution = self.output_distribution(params)
+        log_probs = distribution.subpixel_log_prob(candidates[:, None], portable=True)
+        return tf.gather(log_probs[:, 0], c, axis=-1)
 
     def data_dependent_init(self, images, labels=None):
         """Data-dependent initialization of the weight normalization on a batch.

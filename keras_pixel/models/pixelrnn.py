@@ -39,6 +39,8 @@ class PixelRNN(AutoregressiveModel):
 
     xla_faster = False  # measured 0.5-0.65x on CPU: benchmarks/README.md
 
+    litert_batch_size = 1
+
     def __init__(
         self,
         kind="diagonal_bilstm",

@@ -1,0 +1,113 @@
+"""Call a keras-pixel model on TF Serving's REST API (port 8501): numpy + the standard library.
+
+    python export/rest_client.py --model pixelcnn_mnist log-likelihood images.npy
+    python export/rest_client.py --model pixelcnn_mnist sample --num 4 --seed 0 --output s.npy
+    python export/rest_client.py --model pixelcnn_mnist complete images.npy --known-rows 14
+
+``images.npy`` holds uint8 ``[B, H, W, C]``; conditional models take ``--labels 3,1,4``.
+"""
+
+import argparse
+import json
+import urllib.request
+
+import numpy as np
+
+
+def predict(host, model, signature, inputs, version=None, timeout=600):
+    """POSTs ``inputs`` (name -> numpy or scalar) to ``signature`` of ``model``;
+    returns its outputs as ``{name: numpy}``."""
+    path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+    body = {
+        "signature_name": signature,
+        "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()},
+    }
+    request = urllib.request.Request(
+        f"http://{host}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            outputs = json.loads(response.read())["outputs"]
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"TF Serving refused the request: {error.read().decode()}") from error
+    if not isinstance(outputs, dict):
+        outputs = {"output_0": outputs}
+    return {k: np.asarray(v) for k, v in outputs.items()}
+
+
+def log_likelihood(host, model, images, labels=None, version=None):
+    """uint8 ``[B, H, W, C]`` -> ``{"log_prob": nats [B], "bits_per_dim": [B]}``."""
+    inputs = {"images": images} if labels is None else {"images": images, "labels": labels}
+    return predict(host, model, "serving_default", inputs, version)
+
+
+def sample(host, model, num, seed=0, temperature=1.0, labels=None, version=None):
+    """-> uint8 ``[num, H, W, C]``; the same seed gives the same images."""
+    inputs = {"num_images": num, "seed": seed, "temperature": temperature}
+    if labels is not None:
+        inputs["labels"] = labels
+    return predict(host, model, "sample", inputs, version)["images"].astype(np.uint8)
+
+
+def complete(host, model, images, known_rows, seed=0, temperature=1.0, labels=None, version=None):
+    """Keeps the first ``known_rows`` rows of ``images`` and samples the rest."""
+    inputs = {
+        "images": images,
+        "num_known_rows": known_rows,
+        "seed": seed,
+        "temperature": temperature,
+    }
+    if labels is not None:
+        inputs["labels"] = labels
+    return predict(host, model, "complete", inputs, version)["images"].astype(np.uint8)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="localhost:8501")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--labels", default=None, help="comma-separated class ids")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("log-likelihood")
+    p.add_argument("images")
+    p = sub.add_parser("sample")
+    p.add_argument("--num", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--output", default="samples.npy")
+    p = sub.add_parser("complete")
+    p.add_argument("images")
+    p.add_argument("--known-rows", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--output", default="completions.npy")
+    args = parser.parse_args(argv)
+    labels = None if args.labels is None else [int(x) for x in args.labels.split(",")]
+    if args.command == "log-likelihood":
+        result = log_likelihood(args.host, args.model, np.load(args.images), labels, args.version)
+        print(json.dumps({k: v.tolist() for k, v in result.items()}))
+        return
+    if args.command == "sample":
+        images = sample(
+            args.host, args.model, args.num, args.seed, args.temperature, labels, args.version
+        )
+    else:
+        images = complete(
+            args.host,
+            args.model,
+            np.load(args.images),
+            args.known_rows,
+            args.seed,
+            args.temperature,
+            labels,
+            args.version,
+        )
+    np.save(args.output, images)
+    print(f"wrote {args.output}: {images.shape} uint8")
+
+
+if __name__ == "__main__":
+    main()

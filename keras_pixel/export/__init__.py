@@ -1,0 +1,67 @@
+"""Export for serving: SavedModel for TF Serving, LiteRT and ONNX.
+
+Every artifact computes what the Keras model computes (the exported graphs are
+in :mod:`keras_pixel.export.graphs`) and is written next to its final path and
+moved there in one rename, so a failed export leaves nothing behind.
+"""
+
+import os
+
+from keras_pixel.export.graphs import LogLikelihood, NextSubpixel, serving_functions
+from keras_pixel.export.litert import export_litert, litert_graph
+from keras_pixel.export.onnx import export_onnx
+from keras_pixel.export.saved_model import export_saved_model, saved_model_summary
+
+FORMATS = ("saved_model", "litert", "onnx")
+
+__all__ = [
+    "FORMATS",
+    "LogLikelihood",
+    "NextSubpixel",
+    "export",
+    "export_litert",
+    "export_onnx",
+    "export_saved_model",
+    "litert_graph",
+    "saved_model_summary",
+    "serving_functions",
+]
+
+
+def export(model, outdir, format="saved_model", model_name=None, version=1, overwrite=False):
+    """Exports ``model`` into ``outdir`` in one format; what ``keras-pixel export`` runs.
+
+    * ``"saved_model"``: ``<outdir>/<model_name>/<version>/`` (TF Serving's layout).
+    * ``"litert"``: ``<outdir>/<model_name>.tflite`` (log-likelihood) and
+      ``<outdir>/<model_name>_next_subpixel.tflite`` (one sampling step).
+    * ``"onnx"``: ``<outdir>/<model_name>.onnx`` (log-likelihood).
+
+    Args:
+        model: a built :class:`~keras_pixel.models.AutoregressiveModel`.
+        outdir: the folder to write into (created if missing).
+        format: one of :data:`FORMATS`.
+        model_name: the artifact's name (default: ``model.name``).
+        version: the SavedModel version folder (``saved_model`` only).
+        overwrite: replace existing artifacts (refused otherwise, before
+            anything is written).
+
+    Returns:
+        The list of paths written.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; choose one of {list(FORMATS)}.")
+    name = model.name if model_name is None else model_name
+    outdir = os.fspath(outdir)
+    if format == "saved_model":
+        return [export_saved_model(model, outdir, name, version, overwrite)]
+    if format == "onnx":
+        return [export_onnx(model, os.path.join(outdir, f"{name}.onnx"), overwrite)]
+    paths = {
+        "log_likelihood": os.path.join(outdir, f"{name}.tflite"),
+        "next_subpixel": os.path.join(outdir, f"{name}_next_subpixel.tflite"),
+    }
+    if not overwrite:
+        for path in paths.values():
+            if os.path.lexists(path):
+                raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
+    return [export_litert(model, path, graph, overwrite) for graph, path in paths.items()]

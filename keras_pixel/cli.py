@@ -15,6 +15,7 @@ examples:
   keras-pixel sample pixelcnn_digits --weights runs/digits/model.keras --num 16 --output s.png
   keras-pixel complete pixelcnn_digits --weights runs/digits/model.keras --known-rows 4 \\
       --dataset digits --output completions.png
+  keras-pixel export pixelcnn_digits serving/ --weights runs/digits/model.keras --version 1
 
 datasets (--dataset): digits (scikit-learn 8x8 digits, offline), mnist (idx files in
 --data-dir or $KERAS_PIXEL_MNIST_DIR, else tensorflow-datasets), cifar10, tfds:NAME,
@@ -38,7 +39,12 @@ def _parse_overrides(items):
 def _load_model(args):
     from keras_pixel import zoo
 
-    return zoo.load(args.model, weights=args.weights, **_parse_overrides(args.override))
+    return zoo.load(
+        args.model,
+        weights=args.weights,
+        file_hash=args.weights_sha256,
+        **_parse_overrides(args.override),
+    )
 
 
 def _load_data(args, model, split):
@@ -91,7 +97,8 @@ def cmd_list(args):
         preset = zoo.get_preset(name)
         shape = "x".join(str(d) for d in preset.config.get("image_shape", ()))
         kind = preset.model_class.__name__
-        print(f"{name:<{width}}  {kind:<14} {shape:<8} {preset.description}")
+        weights = "pretrained" if preset.has_weights else "-"
+        print(f"{name:<{width}}  {kind:<16} {shape:<8} {weights:<10} {preset.description}")
 
 
 def cmd_train(args):
@@ -107,6 +114,7 @@ def cmd_train(args):
     learning_rate = args.learning_rate or recipe.get("learning_rate", 1e-3)
     if args.dataset is None:
         args.dataset = preset.dataset or "digits"
+    args.binarize = args.binarize or recipe.get("binarize", False)
     model = _load_model(args)
     train_images, train_labels = _load_data(args, model, "train")
     test_images, test_labels = _load_data(args, model, "test")
@@ -165,6 +173,9 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    from keras_pixel import zoo
+
+    args.binarize = args.binarize or zoo.get_preset(args.model).train.get("binarize", False)
     model = _load_model(args)
     images, labels = _load_data(args, model, args.split)
     bpd = model.bits_per_dim(images, batch_size=args.batch_size, labels=labels)
@@ -225,6 +236,22 @@ def cmd_complete(args):
     )
 
 
+def cmd_export(args):
+    from keras_pixel.export import export
+
+    model = _load_model(args)
+    paths = export(
+        model,
+        args.outdir,
+        format=args.format,
+        model_name=args.model_name or args.model,
+        version=args.version,
+        overwrite=args.overwrite,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+
+
 def method_arg(p):
     """The --method option of `sample` and `complete`."""
     p.add_argument(
@@ -246,9 +273,16 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def model_args(p, weights_help="weights to load: a .keras or .weights.h5 file"):
+    def model_args(
+        p,
+        weights_help="weights to load: 'pretrained' (shipped with the package), "
+        "a .keras or .weights.h5 file, or an http(s) URL",
+    ):
         p.add_argument("model", metavar="MODEL", help="zoo name, see `keras-pixel list`")
         p.add_argument("--weights", default=None, help=weights_help)
+        p.add_argument(
+            "--weights-sha256", default=None, help="sha256 of the file behind a --weights URL"
+        )
         p.add_argument(
             "--override",
             action="append",
@@ -267,7 +301,7 @@ def build_parser():
         )
         p.add_argument("--max-images", type=int, default=None, help="use only the first N")
 
-    p = sub.add_parser("list", help="list the zoo's models")
+    p = sub.add_parser("list", help="list the zoo's models (and which have pretrained weights)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
@@ -330,6 +364,22 @@ def build_parser():
     p.add_argument("--output", default="completions.png", help="PNG file to write")
     method_arg(p)
     p.set_defaults(func=cmd_complete)
+
+    p = sub.add_parser(
+        "export",
+        help="export for serving: SavedModel (TF Serving layout), LiteRT or ONNX",
+        description="saved_model: OUTDIR/NAME/VERSION/ with signatures serving_default "
+        "(log-likelihood), sample and complete; litert: OUTDIR/NAME.tflite (log-likelihood) "
+        "and OUTDIR/NAME_next_subpixel.tflite (one sampling step); onnx: OUTDIR/NAME.onnx "
+        "(log-likelihood).",
+    )
+    model_args(p)
+    p.add_argument("outdir", metavar="OUTDIR", help="folder to write into")
+    p.add_argument("--format", choices=["saved_model", "litert", "onnx"], default="saved_model")
+    p.add_argument("--model-name", default=None, help="artifact name (default: MODEL)")
+    p.add_argument("--version", type=int, default=1, help="SavedModel version folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -339,7 +389,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

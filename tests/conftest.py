@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -9,10 +10,23 @@ import pytest  # noqa: E402
 
 from keras_pixel import data  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)
+
+
+MNIST_DIR = Path(os.environ.get("KERAS_PIXEL_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    """The real MNIST idx files (``../shared/data/mnist``); skips where they are absent."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST is not at {MNIST_DIR} (set KERAS_PIXEL_MNIST_DIR)")
+    return MNIST_DIR
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 SMALL = {
     "pixelcnn_cifar": dict(image_shape=(6, 6, 3), num_layers=2, filters=6, output_filters=12),
     "pixelcnn_mnist": dict(image_shape=(7, 7, 1), num_layers=2),
+    "pixelcnn_binarized_mnist": dict(image_shape=(7, 7, 1), num_layers=2),
     "gated_pixelcnn_cifar": dict(
         image_shape=(6, 6, 3), num_layers=2, filters=6, kernel_size=3, output_filters=12
     ),

@@ -4,10 +4,25 @@ from keras_pixel.zoo import presets  # noqa: F401  (registers the entries)
 from keras_pixel.zoo.registry import (
     Preset,
     UnknownModelError,
+    download,
     get_preset,
+    info,
     list_models,
     load,
+    pretrained_path,
     register,
+    sha256_of,
 )
 
-__all__ = ["Preset", "UnknownModelError", "get_preset", "list_models", "load", "register"]
+__all__ = [
+    "Preset",
+    "UnknownModelError",
+    "download",
+    "get_preset",
+    "info",
+    "list_models",
+    "load",
+    "pretrained_path",
+    "register",
+    "sha256_of",
+]

@@ -1,7 +1,21 @@
-"""The zoo's entries, as data."""
+"""The zoo's entries, as data: architecture, dataset, recipe and paper result here;
+what training produced (weights file, sha256, measured numbers, commands) in
+``trained.json``, written from the training runs."""
+
+import importlib.resources
+import json
 
 from keras_pixel.models import GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, PixelRNN
-from keras_pixel.zoo.registry import register
+from keras_pixel.zoo import registry
+
+TRAINED = json.loads(
+    (importlib.resources.files("keras_pixel.zoo") / "trained.json").read_text(encoding="utf-8")
+)
+
+
+def register(name, *args, **kwargs):
+    return registry.register(name, *args, trained=TRAINED.get(name), **kwargs)
+
 
 register(
     "pixelcnn_digits",
@@ -10,6 +24,7 @@ register(
     description="Small PixelCNN for scikit-learn's 8x8 digits (offline demo and tests).",
     dataset="digits",
     train=dict(epochs=30, batch_size=32, learning_rate=2e-3),
+    parameters=83_328,
 )
 register(
     "pixelcnn_mnist",
@@ -18,6 +33,18 @@ register(
     description="PixelCNN for 8-bit MNIST (28x28x1), 256-way softmax per pixel.",
     dataset="mnist",
     train=dict(epochs=10, batch_size=64, learning_rate=1e-3),
+    parameters=138_624,
+)
+register(
+    "pixelcnn_binarized_mnist",
+    PixelCNN,
+    dict(image_shape=(28, 28, 1), num_layers=7, filters=32, output_filters=128),
+    description="PixelCNN for dynamically binarized MNIST (pixels 0 or 255), scored in nats "
+    "per image as in the PixelRNN paper's table 4.",
+    dataset="mnist",
+    paper_result="81.30 nats (PixelCNN, binarized MNIST; PixelRNN paper, table 4)",
+    train=dict(epochs=10, batch_size=64, learning_rate=1e-3, binarize=True),
+    parameters=138_624,
 )
 register(
     "pixelcnn_cifar",
@@ -28,6 +55,7 @@ register(
     dataset="cifar10",
     paper_result="3.14 bits/dim (PixelRNN paper, table 5)",
     train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+    parameters=4_345_389,
 )
 
 register(
@@ -38,6 +66,7 @@ register(
     "no blind spot.",
     dataset="mnist",
     train=dict(epochs=10, batch_size=64, learning_rate=1e-3),
+    parameters=187_488,
 )
 register(
     "gated_pixelcnn_mnist_conditional",
@@ -46,6 +75,7 @@ register(
     description="Class-conditional Gated PixelCNN for 8-bit MNIST (10 digit classes).",
     dataset="mnist",
     train=dict(epochs=10, batch_size=64, learning_rate=1e-3),
+    parameters=196_448,
 )
 register(
     "gated_pixelcnn_cifar",
@@ -63,6 +93,7 @@ register(
     dataset="cifar10",
     paper_result="3.03 bits/dim (Conditional PixelCNN paper, table 1)",
     train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+    parameters=128_130_306,
 )
 register(
     "gated_pixelcnn_digits_conditional",
@@ -78,6 +109,7 @@ register(
     description="Small class-conditional Gated PixelCNN for scikit-learn's 8x8 digits.",
     dataset="digits",
     train=dict(epochs=30, batch_size=32, learning_rate=2e-3),
+    parameters=95_264,
 )
 
 register(
@@ -88,6 +120,7 @@ register(
     "binarized-MNIST Diagonal BiLSTM.",
     dataset="mnist",
     train=dict(epochs=10, batch_size=32, learning_rate=1e-3),
+    parameters=89_120,
 )
 register(
     "diagonal_bilstm_mnist",
@@ -100,6 +133,7 @@ register(
     dataset="mnist",
     paper_result="79.20 nats on binarized MNIST (PixelRNN paper, table 4)",
     train=dict(epochs=10, batch_size=32, learning_rate=1e-3),
+    parameters=82_400,
 )
 register(
     "row_lstm_cifar",
@@ -110,6 +144,7 @@ register(
     dataset="cifar10",
     paper_result="3.07 bits/dim (PixelRNN paper, table 5)",
     train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+    parameters=8_690_238,
 )
 register(
     "diagonal_bilstm_cifar",
@@ -126,6 +161,7 @@ register(
     dataset="cifar10",
     paper_result="3.00 bits/dim (PixelRNN paper, table 5)",
     train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+    parameters=7_897_662,
 )
 
 register(
@@ -144,6 +180,7 @@ register(
     dataset="cifar10",
     paper_result="2.92 bits/dim (PixelCNN++ paper, table 1)",
     train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+    parameters=53_659_080,
 )
 register(
     "pixelcnn_pp_mnist",
@@ -160,4 +197,5 @@ register(
     "32 filters, 5 logistic components.",
     dataset="mnist",
     train=dict(epochs=10, batch_size=32, learning_rate=1e-3),
+    parameters=354_302,
 )

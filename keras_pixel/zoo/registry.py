@@ -2,13 +2,19 @@
 
 import dataclasses
 import difflib
+import hashlib
+import importlib.resources
 import inspect
 import os
+import urllib.parse
 from typing import Any
 
 import keras
 
 _REGISTRY = {}
+
+CACHE_DIR = None
+"""Where URL downloads are cached (None: the Keras cache, ``~/.keras``)."""
 
 
 class UnknownModelError(KeyError, ValueError):
@@ -30,6 +36,12 @@ class Preset:
         dataset: the dataset spec it is trained on (see :func:`keras_pixel.data.load`).
         paper_result: the paper's number for this configuration, as text, or None.
         train: recommended training settings (``epochs``, ``batch_size``, ...).
+        trained: what training it produced, or None where no weights are shipped:
+            ``weights`` (file name in ``keras_pixel/zoo/weights/``), ``sha256``,
+            ``command`` (reproduces the weights), ``evaluate_command``,
+            ``test_bits_per_dim`` (and ``test_nats`` for binarized MNIST),
+            ``slice`` (the number on the first images of the test set, checked by
+            the tests), ``train_seconds``, ``hardware``, ``parameters``.
     """
 
     name: str
@@ -39,6 +51,13 @@ class Preset:
     dataset: str = ""
     paper_result: str | None = None
     train: dict = dataclasses.field(default_factory=dict)
+    trained: dict | None = None
+    parameters: int | None = None
+
+    @property
+    def has_weights(self):
+        """Whether pretrained weights ship with the package."""
+        return bool(self.trained and self.trained.get("weights"))
 
     def build(self, **overrides: Any):
         """Builds the model with ``config`` updated by ``overrides``."""
@@ -71,6 +90,8 @@ def register(
     paper_result=None,
     train=None,
     overwrite=False,
+    trained=None,
+    parameters=None,
 ):
     """Adds a named model to the zoo.
 
@@ -84,6 +105,9 @@ def register(
         train: recommended training settings (``epochs``, ``batch_size``,
             ``learning_rate``).
         overwrite: replace an existing entry of the same name.
+        trained: what training produced (see :class:`Preset`), or None.
+        parameters: the full-size model's parameter count (for the zoo table;
+            a test checks it).
 
     Returns:
         The :class:`Preset`.
@@ -93,15 +117,50 @@ def register(
     if name in _REGISTRY and not overwrite:
         raise ValueError(f"{name!r} is already registered; pass overwrite=True to replace it.")
     preset = Preset(
-        name, model_class, dict(config), description, dataset, paper_result, dict(train or {})
+        name,
+        model_class,
+        dict(config),
+        description,
+        dataset,
+        paper_result,
+        dict(train or {}),
+        None if trained is None else dict(trained),
+        parameters,
     )
     _REGISTRY[name] = preset
     return preset
 
 
-def list_models():
-    """Names of the registered models, sorted."""
-    return sorted(_REGISTRY)
+def list_models(pretrained=False):
+    """Names of the registered models, sorted; ``pretrained=True``: only those
+    whose trained weights ship with the package."""
+    return sorted(name for name, p in _REGISTRY.items() if p.has_weights or not pretrained)
+
+
+def info(name):
+    """The facts of a zoo entry's model card, as a dict.
+
+    Keys: ``name``, ``model_class``, ``config``, ``description``, ``dataset``,
+    ``train`` (the recipe), ``paper_result``, ``pretrained`` (bool),
+    ``parameters`` (of the full-size model),
+    ``measured`` (our measured result and how it was obtained: the ``trained``
+    facts of :class:`Preset`, or None), ``card`` (the card's path in the
+    repository, ``zoo/<name>.md``).
+    """
+    preset = get_preset(name)
+    return {
+        "name": preset.name,
+        "model_class": preset.model_class.__name__,
+        "config": dict(preset.config),
+        "description": preset.description,
+        "dataset": preset.dataset,
+        "train": dict(preset.train),
+        "paper_result": preset.paper_result,
+        "pretrained": preset.has_weights,
+        "parameters": preset.parameters,
+        "measured": None if preset.trained is None else dict(preset.trained),
+        "card": f"zoo/{preset.name}.md",
+    }
 
 
 def get_preset(name):
@@ -116,30 +175,118 @@ def get_preset(name):
     return _REGISTRY[name]
 
 
-def load(name, weights=None, **overrides):
+def sha256_of(path):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrained_path(name):
+    """The packaged weights file of ``name``, checked against its sha256.
+
+    Raises:
+        ValueError: the entry has no trained weights (the message lists those that
+            have), or the file is missing or does not match its sha256.
+    """
+    preset = get_preset(name)
+    if not preset.has_weights:
+        have = ", ".join(list_models(pretrained=True)) or "none yet"
+        raise ValueError(
+            f"No pretrained weights are shipped for {name!r}; use weights=None to build it "
+            f"with fresh weights, or pass a path to weights you trained. Entries with "
+            f"weights: {have}."
+        )
+    path = importlib.resources.files("keras_pixel.zoo") / "weights" / preset.trained["weights"]
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"The pretrained weights of {name!r} are missing from the package: {path}")
+    _check_hash(path, preset.trained["sha256"])
+    return path
+
+
+def _check_hash(path, expected):
+    actual = sha256_of(path)
+    if actual != expected.lower():
+        raise ValueError(
+            f"{path} is corrupt or not the expected file: sha256 {actual}, expected {expected}."
+        )
+
+
+def _is_url(weights):
+    return isinstance(weights, str) and urllib.parse.urlparse(weights).scheme in (
+        "http",
+        "https",
+        "file",
+    )
+
+
+def download(url, file_hash):
+    """Downloads ``url`` once into the Keras cache (``~/.keras/keras_pixel/``) with
+    ``keras.utils.get_file`` and checks its sha256; later calls reuse the file.
+
+    Raises:
+        ValueError: the download does not match ``file_hash`` (the bad file is
+            removed) or no hash was given.
+    """
+    if not file_hash:
+        raise ValueError(
+            f"Pass file_hash= (the sha256 of the file) to load weights from {url}: "
+            "downloads are always checked."
+        )
+    fname = os.path.basename(urllib.parse.urlparse(url).path)
+    if not fname.endswith((".weights.h5", ".keras")):
+        raise ValueError(f"A weights URL must end in .weights.h5 or .keras, got {url}.")
+    try:
+        path = keras.utils.get_file(
+            fname,
+            origin=url,
+            file_hash=file_hash,
+            hash_algorithm="sha256",
+            cache_dir=CACHE_DIR,
+            cache_subdir="keras_pixel",
+        )
+    except ValueError as error:
+        raise ValueError(f"The download of {url} failed the sha256 check: {error}") from error
+    _check_hash(path, file_hash)
+    return path
+
+
+def load(name, weights=None, file_hash=None, **overrides):
     """Builds a zoo model, optionally with weights.
 
     Args:
         name: a registered name (see :func:`list_models`).
-        weights: None for fresh weights; a path to a ``.weights.h5`` file or a
-            ``.keras`` archive saved from the same architecture; ``"pretrained"``
-            for the weights we trained (an error names the entries that have none).
+        weights: None for fresh weights; ``"pretrained"`` for the weights we
+            trained, shipped inside the package and checked against their sha256
+            (an entry without them says so, naming those that have them); a path
+            to a ``.weights.h5`` file or a ``.keras`` archive saved from the same
+            architecture; or an ``http(s)://`` URL of such a file, downloaded once
+            into the Keras cache and checked against ``file_hash``.
+        file_hash: sha256 of the file behind a URL (required for URLs; the
+            entry's own hash is used when the URL names its packaged file).
         **overrides: constructor arguments that replace the preset's (a smaller
             ``num_layers`` for a test-sized model, say).
 
     Returns:
-        The model, built.
+        The model, built. A corrupt file or one of another architecture raises
+        ``ValueError`` and no model is returned.
     """
     preset = get_preset(name)
-    if weights == "pretrained":
-        raise ValueError(
-            f"No pretrained weights are shipped for {name!r} yet; use weights=None to build "
-            f"it with fresh weights, or pass a path to weights you trained."
-        )
+    if isinstance(weights, str) and weights == "pretrained":
+        path = pretrained_path(name)
+    elif _is_url(weights):
+        if file_hash is None and preset.has_weights:
+            if weights.endswith("/" + preset.trained["weights"]):
+                file_hash = preset.trained["sha256"]
+        path = download(weights, file_hash)
+    elif weights is None:
+        return preset.build(**overrides)
+    else:
+        path = os.fspath(weights)
     model = preset.build(**overrides)
-    if weights is None:
-        return model
-    path = os.fspath(weights)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No weights file at {path}.")
     try:

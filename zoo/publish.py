@@ -1,0 +1,101 @@
+"""Publishes a training run as a zoo entry's pretrained weights (maintainers' tool).
+
+    python zoo/publish.py RUN_DIR --data-dir ../shared/data/mnist --hardware "..."
+
+``RUN_DIR`` is what ``keras-pixel train NAME ... --output RUN_DIR`` wrote
+(``model.keras``, ``metrics.json``, ``samples.png``, and ``command.txt`` holding
+the exact training command). This writes the weights into the package
+(``keras_pixel/zoo/weights/NAME.weights.h5``), measures the test set and the
+fixed slice the tests check, records it all in ``keras_pixel/zoo/trained.json``,
+copies the samples to ``zoo/NAME.png`` and re-renders the cards.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLICE = 1000
+
+
+def test_data(name, data_dir):
+    """The real test images (and labels) of the entry: MNIST, binarized with the
+    fixed seed 0 where the recipe binarizes."""
+    from keras_pixel import data, zoo
+
+    preset = zoo.get_preset(name)
+    images, labels = data.load(preset.dataset, "test", data_dir=data_dir)
+    if preset.train.get("binarize"):
+        images = data.binarize(images, seed=0)
+    return images, (labels if preset.config.get("num_classes") else None)
+
+
+def measure(model, images, labels):
+    """``(bits/dim, nats/image)`` of ``images``."""
+    nats = -model.log_prob(images, labels=labels).astype("float64").mean()
+    return float(nats / (model.num_dims * math.log(2.0))), float(nats)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--hardware", required=True)
+    parser.add_argument("--notes", default="")
+    args = parser.parse_args()
+
+    import keras
+
+    from keras_pixel import zoo
+
+    metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
+    name = metrics["model"]
+    model = zoo.load(name)
+    source = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
+    model.set_weights(source.get_weights())
+    weights_dir = os.path.join(ROOT, "keras_pixel", "zoo", "weights")
+    os.makedirs(weights_dir, exist_ok=True)
+    weights = f"{name}.weights.h5"
+    model.save_weights(os.path.join(weights_dir, weights))
+
+    images, labels = test_data(name, args.data_dir)
+    bpd, nats = measure(model, images, labels)
+    slice_bpd, slice_nats = measure(
+        model, images[:SLICE], None if labels is None else labels[:SLICE]
+    )
+    binarized = zoo.get_preset(name).train.get("binarize", False)
+    command = open(os.path.join(args.run_dir, "command.txt")).read().strip()
+    entry = {
+        "weights": weights,
+        "sha256": zoo.sha256_of(os.path.join(weights_dir, weights)),
+        "parameters": int(model.count_params()),
+        "command": command,
+        "evaluate_command": f"keras-pixel evaluate {name} --weights pretrained "
+        "--dataset mnist --data-dir DIR",
+        "test_bits_per_dim": round(bpd, 4),
+        "test_nats": round(nats, 2) if binarized else None,
+        "slice": {
+            "images": SLICE,
+            "bits_per_dim": round(slice_bpd, 5),
+            "nats": round(slice_nats, 3),
+        },
+        "train_seconds": metrics["train_seconds"],
+        "epochs": metrics["epochs"],
+        "hardware": args.hardware,
+        "notes": args.notes,
+    }
+    path = os.path.join(ROOT, "keras_pixel", "zoo", "trained.json")
+    trained = json.load(open(path))
+    trained[name] = entry
+    with open(path + ".tmp", "w") as f:
+        json.dump(trained, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    shutil.copy(os.path.join(args.run_dir, "samples.png"), os.path.join(ROOT, "zoo", f"{name}.png"))
+    print(json.dumps({name: entry}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -295,12 +295,33 @@ def load(name, weights=None, file_hash=None, **overrides):
             _check_same_architecture(model, source, path)
             model.set_weights(source.get_weights())
         elif path.endswith(".weights.h5"):
+            _check_weights_file(model, path)
             model.load_weights(path)
         else:
             raise ValueError(f"Weights must be a .weights.h5 or .keras file, got {path}.")
     except (OSError, KeyError) as error:
         raise ValueError(f"Could not load weights from {path} into {name!r}: {error}") from error
     return model
+
+
+def _check_weights_file(model, path):
+    """Refuses a ``.weights.h5`` whose arrays are not the model's (Keras loads a
+    file of a smaller or larger model partially, without a word)."""
+    import h5py
+
+    shapes = []
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, item: shapes.append(tuple(item.shape))
+            if isinstance(item, h5py.Dataset)
+            else None
+        )
+    expected = sorted(tuple(w.shape) for w in model.weights)
+    if sorted(shapes) != expected:
+        raise ValueError(
+            f"{path} holds a different architecture ({len(shapes)} arrays) than the model "
+            f"being loaded ({len(expected)} weights)."
+        )
 
 
 def _check_same_architecture(model, source, path):

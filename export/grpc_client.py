@@ -5,9 +5,6 @@ python export/grpc_client.py --model pixelcnn_mnist sample --num 4 --seed 0 --ou
 python export/grpc_client.py --model pixelcnn_mnist complete images.npy --known-rows 14
 """
 
-import argparse
-import json
-
 import grpc
 import numpy as np
 import tensorflow as tf
@@ -44,40 +41,9 @@ def predict(host, model, signature, inputs, version=None, timeout=600):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="localhost:8500")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--version", type=int, default=None)
-    parser.add_argument("--labels", default=None, help="comma-separated class ids")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("log-likelihood")
-    p.add_argument("images")
-    p = sub.add_parser("sample")
-    p.add_argument("--num", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--output", default="samples.npy")
-    p = sub.add_parser("complete")
-    p.add_argument("images")
-    p.add_argument("--known-rows", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--output", default="completions.npy")
-    args = parser.parse_args(argv)
-    extra = {} if args.labels is None else {"labels": [int(x) for x in args.labels.split(",")]}
-    if args.command == "log-likelihood":
-        inputs = {"images": np.load(args.images), **extra}
-        result = predict(args.host, args.model, "serving_default", inputs, args.version)
-        print(json.dumps({k: v.tolist() for k, v in result.items()}))
-        return
-    inputs = {"seed": args.seed, "temperature": args.temperature, **extra}
-    if args.command == "sample":
-        inputs["num_images"] = args.num
-    else:
-        inputs.update(images=np.load(args.images), num_known_rows=args.known_rows)
-    images = predict(args.host, args.model, args.command, inputs, args.version)["images"]
-    np.save(args.output, images)
-    print(f"wrote {args.output}: {images.shape} uint8")
+    from rest_client import parse_args, run
+
+    run(parse_args(__doc__.split("\n\n")[0], "localhost:8500", argv), predict)
 
 
 if __name__ == "__main__":

@@ -64,49 +64,50 @@ def complete(host, model, images, known_rows, seed=0, temperature=1.0, labels=No
     return predict(host, model, "complete", inputs, version)["images"].astype(np.uint8)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="localhost:8501")
+def parse_args(description, default_host, argv=None):
+    """The command line both clients share (``grpc_client.py`` imports it)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default=default_host)
     parser.add_argument("--model", required=True)
     parser.add_argument("--version", type=int, default=None)
     parser.add_argument("--labels", default=None, help="comma-separated class ids")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("log-likelihood")
     p.add_argument("images")
-    p = sub.add_parser("sample")
-    p.add_argument("--num", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--output", default="samples.npy")
-    p = sub.add_parser("complete")
-    p.add_argument("images")
-    p.add_argument("--known-rows", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--output", default="completions.npy")
-    args = parser.parse_args(argv)
-    labels = None if args.labels is None else [int(x) for x in args.labels.split(",")]
+    for command in ("sample", "complete"):
+        p = sub.add_parser(command)
+        if command == "sample":
+            p.add_argument("--num", type=int, default=4)
+        else:
+            p.add_argument("images")
+            p.add_argument("--known-rows", type=int, required=True)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--output", default=f"{command}.npy")
+    return parser.parse_args(argv)
+
+
+def run(args, predict_fn):
+    """Runs the parsed command through ``predict_fn(host, model, signature, inputs, version)``."""
+    extra = {} if args.labels is None else {"labels": [int(x) for x in args.labels.split(",")]}
     if args.command == "log-likelihood":
-        result = log_likelihood(args.host, args.model, np.load(args.images), labels, args.version)
-        print(json.dumps({k: v.tolist() for k, v in result.items()}))
+        inputs = {"images": np.load(args.images), **extra}
+        result = predict_fn(args.host, args.model, "serving_default", inputs, args.version)
+        print(json.dumps({k: np.asarray(v).tolist() for k, v in result.items()}))
         return
+    inputs = {"seed": args.seed, "temperature": args.temperature, **extra}
     if args.command == "sample":
-        images = sample(
-            args.host, args.model, args.num, args.seed, args.temperature, labels, args.version
-        )
+        inputs["num_images"] = args.num
     else:
-        images = complete(
-            args.host,
-            args.model,
-            np.load(args.images),
-            args.known_rows,
-            args.seed,
-            args.temperature,
-            labels,
-            args.version,
-        )
+        inputs.update(images=np.load(args.images), num_known_rows=args.known_rows)
+    images = predict_fn(args.host, args.model, args.command, inputs, args.version)["images"]
+    images = np.asarray(images).astype(np.uint8)
     np.save(args.output, images)
     print(f"wrote {args.output}: {images.shape} uint8")
+
+
+def main(argv=None):
+    run(parse_args(__doc__.split("\n\n")[0], "localhost:8501", argv), predict)
 
 
 if __name__ == "__main__":

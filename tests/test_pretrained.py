@@ -43,7 +43,8 @@ def test_readme_zoo_table_is_current():
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in zoo.list_models() if n != "gated_pixelcnn_cifar"]  # 128M: too big here
+    "name",
+    [n for n in zoo.list_models() if n != "gated_pixelcnn_cifar"],  # 128M: too big here
 )
 def test_parameter_counts_of_the_registry(name):
     assert zoo.load(name).count_params() == zoo.info(name)["parameters"]

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import pathlib
 import re
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -29,6 +30,8 @@ NAME = "gated_pixelcnn_mnist_conditional"
 
 
 def _client(name):
+    if str(ROOT / "export") not in sys.path:
+        sys.path.insert(0, str(ROOT / "export"))  # grpc_client imports rest_client's CLI
     spec = importlib.util.spec_from_file_location(name, ROOT / "export" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -71,7 +74,7 @@ class _Predictions(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
-def test_grpc_client(served):
+def test_grpc_client(served, tmp_path):
     model, signatures = served
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
@@ -95,6 +98,12 @@ def test_grpc_client(served):
             {"num_images": 2, "seed": 4, "temperature": 1.0, "labels": labels},
         )["images"]
         np.testing.assert_array_equal(drawn, model.sample(2, seed=4, labels=labels))
+        output = tmp_path / "drawn.npy"
+        client.main(
+            ["--host", host, "--model", NAME, "--labels", "3,5", "sample", "--num", "2"]
+            + ["--seed", "4", "--output", str(output)]
+        )
+        np.testing.assert_array_equal(np.load(output), drawn)
     finally:
         server.stop(0)
 

@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 
 from keras_pixel.export.graphs import LogLikelihood, NextSubpixel, condition_spec, images_spec
-from keras_pixel.export.saved_model import publish_atomically
+from keras_pixel.export.saved_model import keras_export_atomically
 
 GRAPHS = ("log_likelihood", "next_subpixel")
 
@@ -55,13 +55,11 @@ def export_litert(model, filepath, graph="log_likelihood", overwrite=False, batc
         raise ValueError(f"A LiteRT file must end in .tflite, got {filepath}.")
     wrapper, specs = litert_graph(model, graph, batch_size)
 
-    def write(path):
-        wrapper.export(
-            path,
-            format="litert",
-            input_signature=specs,
-            verbose=False,
-            target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
-        )
-
-    return publish_atomically(write, filepath, overwrite)
+    return keras_export_atomically(
+        wrapper,
+        filepath,
+        "litert",
+        specs,
+        overwrite,
+        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
+    )

@@ -3,7 +3,7 @@
 import os
 
 from keras_pixel.export.graphs import LogLikelihood, condition_spec, images_spec
-from keras_pixel.export.saved_model import publish_atomically
+from keras_pixel.export.saved_model import keras_export_atomically
 
 
 def export_onnx(model, filepath, overwrite=False, opset_version=None):
@@ -24,15 +24,7 @@ def export_onnx(model, filepath, overwrite=False, opset_version=None):
         raise ValueError(f"An ONNX file must end in .onnx, got {filepath}.")
     labels = condition_spec(model)
     specs = [images_spec(model)] + ([] if labels is None else [labels])
-    wrapper = LogLikelihood(model)
 
-    def write(path):
-        wrapper.export(
-            path,
-            format="onnx",
-            input_signature=specs,
-            verbose=False,
-            opset_version=opset_version,
-        )
-
-    return publish_atomically(write, filepath, overwrite)
+    return keras_export_atomically(
+        LogLikelihood(model), filepath, "onnx", specs, overwrite, opset_version=opset_version
+    )

@@ -67,6 +67,18 @@ def publish_atomically(write, target, overwrite=False):
     return target
 
 
+def keras_export_atomically(wrapper, filepath, format, input_signature, overwrite, **kwargs):
+    """``wrapper.export(filepath, format=format, ...)`` (Keras's own exporter) written
+    through :func:`publish_atomically`."""
+
+    def write(path):
+        wrapper.export(
+            path, format=format, input_signature=input_signature, verbose=False, **kwargs
+        )
+
+    return publish_atomically(write, filepath, overwrite)
+
+
 def export_saved_model(
     model,
     base_dir,

@@ -312,9 +312,9 @@ def _check_weights_file(model, path):
     shapes = []
     with h5py.File(path, "r") as f:
         f.visititems(
-            lambda name, item: shapes.append(tuple(item.shape))
-            if isinstance(item, h5py.Dataset)
-            else None
+            lambda name, item: (
+                shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None
+            )
         )
     expected = sorted(tuple(w.shape) for w in model.weights)
     if sorted(shapes) != expected:

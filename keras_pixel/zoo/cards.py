@@ -91,7 +91,7 @@ def render_card(name):
             "",
         ]
     lines += [
-        "## Configuration",
+        "## Configuration and default recipe (`keras-pixel train` without options)",
         "",
         "```json",
         json.dumps({"config": facts["config"], "train": facts["train"]}, indent=2),

@@ -3,11 +3,12 @@
 Run by hand:  python benchmarks/bench_export.py [--models pixelcnn_mnist pixelcnn_pp_mnist]
 
 For each zoo model (full zoo size, fresh weights: speed does not depend on them)
-and each format: artifact size, load time (fresh process, to the first usable
-call object) and log-likelihood throughput in images/s at batch 64 (median of
-timed calls after one warm-up call), each runtime in its own process; then the
-SavedModel ``sample`` signature's time for 16 images (first call, with XLA
-compilation, and a second call with another seed).
+and each format: artifact size, load time (fresh process with its runtime
+already imported, to the first usable call object) and log-likelihood
+throughput in images/s at batch 64 (median of timed calls after one warm-up
+call), each runtime in its own process; then the SavedModel ``sample``
+signature's time for 16 images (first call, with XLA compilation, and a second
+call with another seed).
 """
 
 import argparse
@@ -66,9 +67,9 @@ def _throughput(call, repeats):
 def keras_model(name, folder, path, repeats):
     import numpy as np
 
-    start = time.perf_counter()
     from keras_pixel import zoo
 
+    start = time.perf_counter()
     model = zoo.load(name, weights=os.path.join(folder, "model.weights.h5"))
     load = time.perf_counter() - start
     images = np.load(os.path.join(folder, "images.npy"))

@@ -5,6 +5,8 @@ Run by hand:
     python benchmarks/bench_training.py --suite pixelcnn   # PixelCNN at 28x28x1 and 32x32x3
     python benchmarks/bench_training.py --suite gated      # Gated vs plain PixelCNN, equal size
     python benchmarks/bench_training.py --suite pixelrnn   # Row LSTM, Diagonal BiLSTM, PixelCNN
+    python benchmarks/bench_training.py --suite families --skip-mnist \
+        --policies float32 mixed_bfloat16 --devices 1 2    # every family: XLA, bf16, 2 devices
 
 Each measurement runs in its own subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Prints markdown tables; nothing here is asserted.
@@ -39,6 +41,13 @@ SUITES = {
         ("diagonal_bilstm_cifar", "diagonal_bilstm_cifar", {}, 4),
         ("pixelcnn_cifar (h=189)", "pixelcnn_cifar", {"filters": 189}, 4),
     ],
+    "families": [
+        ("pixelcnn_mnist", "pixelcnn_mnist", {}, 32),
+        ("gated_pixelcnn_mnist", "gated_pixelcnn_mnist", {}, 32),
+        ("row_lstm_mnist", "row_lstm_mnist", {}, 32),
+        ("diagonal_bilstm_mnist", "diagonal_bilstm_mnist", {}, 32),
+        ("pixelcnn_pp_mnist", "pixelcnn_pp_mnist", {}, 32),
+    ],
     "pixelrnn": [
         ("row_lstm_mnist", "row_lstm_mnist", {}, 32),
         ("diagonal_bilstm_mnist", "diagonal_bilstm_mnist", {}, 32),
@@ -53,13 +62,21 @@ def _fake_labels(model, n):
     return np.arange(n) % model.num_classes if model.conditional else None
 
 
-def worker_throughput(name, overrides, batch_size, steps, xla):
+def worker_throughput(name, overrides, batch_size, steps, xla, policy="float32", devices=1):
+    from keras_pixel import training
+
+    if devices > 1:
+        training.use_logical_cpus(devices)
     import keras
     import numpy as np
 
     from keras_pixel import data, zoo
 
-    model = zoo.load(name, **overrides)
+    keras.config.set_dtype_policy(policy)
+    strategy = training.get_strategy("mirrored" if devices > 1 else "default")
+    with strategy.scope():
+        model = zoo.load(name, **overrides)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
     h, w, c = model.image_shape
     images = np.random.default_rng(0).integers(0, 256, (batch_size * 4, h, w, c), np.uint8)
     ds = data.make_dataset(
@@ -69,7 +86,6 @@ def worker_throughput(name, overrides, batch_size, steps, xla):
         repeat=True,
         drop_remainder=True,
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
     model.fit(ds, epochs=1, steps_per_epoch=3, verbose=0)
     start = time.perf_counter()
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
@@ -117,6 +133,21 @@ def main():
     parser.add_argument("--mnist-batch", type=int, default=32)
     parser.add_argument("--mnist-xla", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-mnist", action="store_true")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "mixed_float16", "mixed_bfloat16"],
+        help="Keras dtype policies to time",
+    )
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="logical CPU devices (above 1: MirroredStrategy over them, same global batch)",
+    )
     parser.add_argument(
         "--xla",
         nargs="+",
@@ -128,11 +159,22 @@ def main():
 
     entries = SUITES[args.suite]
     print(f"# suite {args.suite}: {platform.machine()}, {os.cpu_count()} cores")
-    print("| model | image | params | batch | XLA | train images/s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | image | params | batch | XLA | policy | devices | train images/s "
+        "| vs float32, no XLA, 1 device | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for label, name, overrides, batch in [] if args.skip_throughput else entries:
         steps = args.steps if batch >= 32 else max(3, args.steps // 4)
-        for xla in [x == "on" for x in args.xla]:
+        base = None
+        settings = [
+            (policy, xla == "on", devices)
+            for devices in args.devices
+            for policy in args.policies
+            for xla in args.xla
+            if devices == 1 or (policy, xla) == (args.policies[0], args.xla[0])
+        ]
+        for policy, xla, devices in settings:
             r = run_worker(
                 __file__,
                 dict(
@@ -142,14 +184,19 @@ def main():
                     batch_size=batch,
                     steps=steps,
                     xla=xla,
+                    policy=policy,
+                    devices=devices,
                 ),
             )
+            base = base or r["images_per_s"]
             print(
                 f"| {label} | {r['image']} | {r['params']:,} | {batch} | "
-                f"{'on' if xla else 'off'} | {r['images_per_s']:.1f} | "
-                f"{r['peak_rss_mib']:.0f} |",
+                f"{'on' if xla else 'off'} | {policy} | {devices} | {r['images_per_s']:.1f} | "
+                f"{r['images_per_s'] / base:.2f}x | {r['peak_rss_mib']:.0f} |",
                 flush=True,
             )
+    if args.skip_mnist:
+        return
     if not os.path.isdir(args.mnist_dir):
         print(f"\nMNIST not found at {args.mnist_dir}: skipping the bits/dim run.")
         return

@@ -101,10 +101,19 @@ def cmd_list(args):
         print(f"{name:<{width}}  {kind:<16} {shape:<8} {weights:<10} {preset.description}")
 
 
+def _resumed_epoch(backup_dir):
+    """Epochs an interrupted run finished, from its BackupAndRestore metadata."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f).get("epoch", 0))
+
+
 def cmd_train(args):
     import keras
 
-    from keras_pixel import data, zoo
+    from keras_pixel import data, training, zoo
     from keras_pixel.images import save_image_grid
 
     preset = zoo.get_preset(args.model)
@@ -112,20 +121,47 @@ def cmd_train(args):
     epochs = args.epochs or recipe.get("epochs", 10)
     batch_size = args.batch_size or recipe.get("batch_size", 32)
     learning_rate = args.learning_rate or recipe.get("learning_rate", 1e-3)
+    lr_decay = args.lr_decay if args.lr_decay is not None else recipe.get("lr_decay")
+    ema = args.ema if args.ema is not None else recipe.get("ema")
     if args.dataset is None:
         args.dataset = preset.dataset or "digits"
     args.binarize = args.binarize or recipe.get("binarize", False)
-    model = _load_model(args)
+    if args.logical_cpus:
+        training.use_logical_cpus(args.logical_cpus)
+    strategy = training.get_strategy(args.strategy, tpu=args.tpu)
+    chief = training.is_chief()
+    output = args.output if chief else os.path.join(args.output, f"worker_{_task_index()}")
+    if args.dtype_policy:
+        keras.config.set_dtype_policy(args.dtype_policy)
+    with strategy.scope():
+        model = _load_model(args)
+        jit_compile = args.jit_compile
+        if jit_compile is None:
+            jit_compile = model.xla_faster and model.image_shape[0] * model.image_shape[1] >= 256
+        model.compile(
+            optimizer=training.make_optimizer(learning_rate, lr_decay=lr_decay, ema=ema),
+            jit_compile=jit_compile,
+        )
     train_images, train_labels = _load_data(args, model, "train")
     test_images, test_labels = _load_data(args, model, "test")
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"--batch-size {batch_size} (the global batch) must split evenly over the "
+            f"{replicas} replicas of --strategy {args.strategy}."
+        )
     print(
         f"Training {args.model} ({model.count_params():,} parameters) on {args.dataset}: "
-        f"{len(train_images)} training, {len(test_images)} test images, {epochs} epochs."
+        f"{len(train_images)} training, {len(test_images)} test images, {epochs} epochs, "
+        f"global batch {batch_size} over {replicas} replica(s), "
+        f"dtype policy {keras.config.dtype_policy().name}, jit_compile={jit_compile}"
+        + (f", EMA {ema}" if ema else "")
+        + "."
     )
-    jit_compile = args.jit_compile
-    if jit_compile is None:
-        jit_compile = model.xla_faster and model.image_shape[0] * model.image_shape[1] >= 256
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    os.makedirs(output, exist_ok=True)
+    resumed = _resumed_epoch(os.path.join(output, "backup"))
+    if resumed:
+        print(f"Resuming an interrupted run: {resumed} of {epochs} epochs were done.")
     train_ds = data.make_dataset(
         train_images,
         train_labels,
@@ -133,9 +169,21 @@ def cmd_train(args):
         seed=args.seed,
         repeat=bool(args.steps_per_epoch),
         binarize_dynamic=args.binarize,
+        drop_remainder=replicas > 1,
     )
     test_ds = data.make_dataset(test_images, test_labels, batch_size=batch_size, shuffle=False)
-    os.makedirs(args.output, exist_ok=True)
+    if replicas > 1:
+        train_ds, test_ds = training.distributable(train_ds), training.distributable(test_ds)
+    callbacks = training.training_callbacks(
+        output,
+        ema=bool(ema),
+        sample_every=args.sample_every if chief else 0,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        labels=_sample_labels(args, model, args.num_samples),
+        tensorboard=chief,
+        checkpoints=chief,
+    )
     start = time.time()
     history = model.fit(
         train_ds,
@@ -144,32 +192,47 @@ def cmd_train(args):
         validation_data=test_ds,
         verbose=args.verbose,
         shuffle=False,
+        callbacks=callbacks,
     )
     train_seconds = time.time() - start
+    if not chief:
+        print(f"worker done in {train_seconds:.0f} s (the chief writes the outputs).")
+        return
     test_bpd = model.bits_per_dim(test_images, labels=test_labels)
-    model.save(os.path.join(args.output, "model.keras"))
+    model.save(os.path.join(output, "model.keras"))
     samples = model.sample(
         args.num_samples,
         seed=args.seed,
         progress=True,
         labels=_sample_labels(args, model, args.num_samples),
     )
-    grid = save_image_grid(samples, os.path.join(args.output, "samples.png"))
+    grid = save_image_grid(samples, os.path.join(output, "samples.png"))
     metrics = {
         "model": args.model,
         "dataset": args.dataset,
         "epochs": epochs,
+        "resumed_after_epoch": resumed,
         "batch_size": batch_size,
+        "strategy": args.strategy,
+        "replicas": replicas,
+        "dtype_policy": keras.config.dtype_policy().name,
         "jit_compile": jit_compile,
         "learning_rate": learning_rate,
+        "lr_decay": lr_decay,
+        "ema": ema,
         "parameters": model.count_params(),
         "train_seconds": round(train_seconds, 1),
         "test_bits_per_dim": test_bpd,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     }
-    _write_json(os.path.join(args.output, "metrics.json"), metrics)
+    _write_json(os.path.join(output, "metrics.json"), metrics)
     print(f"test bits/dim: {test_bpd:.4f}  (trained in {train_seconds:.0f} s)")
-    print(f"wrote {os.path.join(args.output, 'model.keras')} and {grid}")
+    print(f"wrote {os.path.join(output, 'model.keras')} and {grid}")
+
+
+def _task_index():
+    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    return int(config.get("task", {}).get("index", 0))
 
 
 def cmd_evaluate(args):
@@ -324,8 +387,55 @@ def build_parser():
         "images, where compiling costs more than it saves, and for PixelRNN and PixelCNN++, "
         "which it slows down on CPU)",
     )
+    p.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker", "tpu"],
+        default="default",
+        help="tf.distribute strategy: mirrored (this machine's GPUs, or its logical CPUs), "
+        "multiworker (cluster from TF_CONFIG; run the same command on every worker), tpu",
+    )
+    p.add_argument("--tpu", default=None, help="TPU name or grpc:// address for --strategy tpu")
+    p.add_argument(
+        "--logical-cpus",
+        type=int,
+        default=None,
+        help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)",
+    )
+    p.add_argument(
+        "--dtype-policy",
+        choices=["float32", "mixed_float16", "mixed_bfloat16"],
+        default=None,
+        help="Keras dtype policy (the likelihood is computed in float32 under any policy)",
+    )
+    p.add_argument(
+        "--lr-decay",
+        type=float,
+        default=None,
+        help="per-step learning-rate decay (PixelCNN++: 0.999995; default: the recipe's)",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=None,
+        help="Polyak averaging: decay of the moving average of the weights used for "
+        "validation, checkpoints, sampling and the saved model (PixelCNN++: 0.9995; "
+        "0 turns it off; default: the recipe's)",
+    )
+    p.add_argument(
+        "--sample-every",
+        type=int,
+        default=1,
+        help="write samples/samples_epoch_N.png (and a TensorBoard image) every N epochs "
+        "(0: only samples.png at the end)",
+    )
     p.add_argument("--num-samples", type=int, default=16, help="images in samples.png")
-    p.add_argument("--output", default="runs/latest", help="output folder")
+    p.add_argument(
+        "--output",
+        default="runs/latest",
+        help="output folder: model.keras, samples.png, metrics.json, checkpoints/, samples/, "
+        "logs/ (TensorBoard); backup/ while training: rerun the same command after an "
+        "interruption to resume",
+    )
     p.add_argument(
         "--verbose",
         type=int,

@@ -18,6 +18,20 @@ from keras_pixel.validation import (
 )
 
 
+def _multi_worker_logs(logs):
+    """Step logs as ``[1]`` tensors across several workers, scalars otherwise.
+
+    Keras 3.15 averages each replica's step logs across workers with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on scalars; on ``[1]``
+    tensors it gives the scalar mean over the replicas.
+    """
+    strategy = tf.distribute.get_strategy()
+    in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    if in_multi_worker_mode is None or not in_multi_worker_mode():
+        return logs
+    return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+
+
 class AutoregressiveModel(keras.Model):
     """Base class of the autoregressive image models.
 
@@ -163,10 +177,10 @@ class AutoregressiveModel(keras.Model):
         return keras.utils.pack_x_y_sample_weight((x, y), None, sample_weight)
 
     def train_step(self, data):
-        return super().train_step(self._pack_conditional(data))
+        return _multi_worker_logs(super().train_step(self._pack_conditional(data)))
 
     def test_step(self, data):
-        return super().test_step(self._pack_conditional(data))
+        return _multi_worker_logs(super().test_step(self._pack_conditional(data)))
 
     def predict_step(self, data):
         return super().predict_step(self._pack_conditional(data))
@@ -280,7 +294,10 @@ class AutoregressiveModel(keras.Model):
         """Negative log-likelihood in nats per image, averaged over the batch.
 
         ``x`` are the uint8 images (their own targets); also updates the
-        ``bits_per_dim`` metric.
+        ``bits_per_dim`` metric. Under a ``tf.distribute`` strategy with R
+        replicas, each replica returns its mean over its share of the global
+        batch divided by R, so that the summed gradients are those of the mean
+        over the global batch (Keras reports the loss unscaled).
         """
         del y, training
         images = self._split_inputs(x)[0]
@@ -289,12 +306,16 @@ class AutoregressiveModel(keras.Model):
             sample_weight = ops.cast(sample_weight, nll.dtype)
             loss = ops.sum(nll * sample_weight) / ops.maximum(ops.sum(sample_weight), 1e-12)
         else:
-            loss = ops.mean(nll)
+            # A replica's share of a last, partial batch may be empty: its mean is 0.
+            loss = ops.sum(nll) / ops.maximum(ops.cast(ops.shape(nll)[0], nll.dtype), 1.0)
         self.bits_per_dim_tracker.update_state(
             nll / (self.num_dims * math.log(2.0)), sample_weight=sample_weight
         )
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss / replicas
         return loss
 
     def _get_sampler(self, method, factory):

@@ -179,7 +179,7 @@ register(
     "160 filters, 10 logistic components.",
     dataset="cifar10",
     paper_result="2.92 bits/dim (PixelCNN++ paper, table 1)",
-    train=dict(epochs=100, batch_size=16, learning_rate=1e-3),
+    train=dict(epochs=100, batch_size=16, learning_rate=1e-3, lr_decay=0.999995, ema=0.9995),
     parameters=53_659_080,
 )
 register(

@@ -1,0 +1,30 @@
+"""Training at scale: distribution strategies, paper optimizers, run callbacks."""
+
+from keras_pixel.training.callbacks import SampleGrid, training_callbacks
+from keras_pixel.training.optimizers import (
+    PIXELCNN_PP,
+    PerStepDecay,
+    learning_rate_schedule,
+    make_optimizer,
+)
+from keras_pixel.training.strategy import (
+    STRATEGIES,
+    distributable,
+    get_strategy,
+    is_chief,
+    use_logical_cpus,
+)
+
+__all__ = [
+    "PIXELCNN_PP",
+    "STRATEGIES",
+    "PerStepDecay",
+    "SampleGrid",
+    "distributable",
+    "get_strategy",
+    "is_chief",
+    "learning_rate_schedule",
+    "make_optimizer",
+    "training_callbacks",
+    "use_logical_cpus",
+]

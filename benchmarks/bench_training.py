@@ -134,6 +134,7 @@ def main():
     parser.add_argument("--mnist-xla", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-mnist", action="store_true")
+    parser.add_argument("--only", nargs="+", default=None, help="labels of the suite to run")
     parser.add_argument(
         "--policies",
         nargs="+",
@@ -157,7 +158,7 @@ def main():
     )
     args = parser.parse_args()
 
-    entries = SUITES[args.suite]
+    entries = [e for e in SUITES[args.suite] if args.only is None or e[0] in args.only]
     print(f"# suite {args.suite}: {platform.machine()}, {os.cpu_count()} cores")
     print(
         "| model | image | params | batch | XLA | policy | devices | train images/s "

@@ -130,7 +130,7 @@ def cmd_train(args):
         training.use_logical_cpus(args.logical_cpus)
     strategy = training.get_strategy(args.strategy, tpu=args.tpu)
     chief = training.is_chief()
-    output = args.output if chief else os.path.join(args.output, f"worker_{_task_index()}")
+    output = args.output if chief else os.path.join(args.output, f"worker_{training.task()[1]}")
     if args.dtype_policy:
         keras.config.set_dtype_policy(args.dtype_policy)
     with strategy.scope():
@@ -174,13 +174,14 @@ def cmd_train(args):
     test_ds = data.make_dataset(test_images, test_labels, batch_size=batch_size, shuffle=False)
     if replicas > 1:
         train_ds, test_ds = training.distributable(train_ds), training.distributable(test_ds)
+    labels = _sample_labels(args, model, args.num_samples)
     callbacks = training.training_callbacks(
         output,
         ema=bool(ema),
         sample_every=args.sample_every if chief else 0,
         num_samples=args.num_samples,
         seed=args.seed,
-        labels=_sample_labels(args, model, args.num_samples),
+        labels=labels,
         tensorboard=chief,
         checkpoints=chief,
     )
@@ -200,12 +201,7 @@ def cmd_train(args):
         return
     test_bpd = model.bits_per_dim(test_images, labels=test_labels)
     model.save(os.path.join(output, "model.keras"))
-    samples = model.sample(
-        args.num_samples,
-        seed=args.seed,
-        progress=True,
-        labels=_sample_labels(args, model, args.num_samples),
-    )
+    samples = model.sample(args.num_samples, seed=args.seed, progress=True, labels=labels)
     grid = save_image_grid(samples, os.path.join(output, "samples.png"))
     metrics = {
         "model": args.model,
@@ -228,11 +224,6 @@ def cmd_train(args):
     _write_json(os.path.join(output, "metrics.json"), metrics)
     print(f"test bits/dim: {test_bpd:.4f}  (trained in {train_seconds:.0f} s)")
     print(f"wrote {os.path.join(output, 'model.keras')} and {grid}")
-
-
-def _task_index():
-    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
-    return int(config.get("task", {}).get("index", 0))
 
 
 def cmd_evaluate(args):

@@ -123,6 +123,14 @@ def test_tpu_strategy_without_a_tpu_says_so():
         training.get_strategy("tpu")
 
 
+def test_use_logical_cpus_rejects_bad_counts_and_late_calls():
+    with pytest.raises(ValueError, match="positive int"):
+        training.use_logical_cpus(0)
+    keras.ops.zeros(1)  # TensorFlow's devices are initialized by now
+    with pytest.raises(ValueError, match="before TensorFlow initializes"):
+        training.use_logical_cpus(2)
+
+
 def test_is_chief_follows_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert training.is_chief()
@@ -131,6 +139,7 @@ def test_is_chief_follows_tf_config(monkeypatch):
         task = {"type": "worker", "index": index}
         monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
         assert training.is_chief() is chief
+        assert training.task() == ("worker", index)
     cluster = {"chief": ["c:0"], "worker": ["a:1"]}
     task = {"type": "worker", "index": 0}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))

@@ -12,6 +12,7 @@ from keras_pixel.training.strategy import (
     distributable,
     get_strategy,
     is_chief,
+    task,
     use_logical_cpus,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "is_chief",
     "learning_rate_schedule",
     "make_optimizer",
+    "task",
     "training_callbacks",
     "use_logical_cpus",
 ]

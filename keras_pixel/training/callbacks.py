@@ -58,7 +58,6 @@ class SampleGrid(keras.callbacks.Callback):
         self.labels = labels
         self.log_dir = log_dir
         self.method = method
-        self.written = []
         self._writer = None
 
     def _labels(self):
@@ -83,7 +82,7 @@ class SampleGrid(keras.callbacks.Callback):
             labels=self._labels(),
         )
         path = os.path.join(self.directory, f"samples_epoch_{done:04d}.png")
-        self.written.append(save_image_grid(images, path))
+        save_image_grid(images, path)
         if self.log_dir is not None:
             import tensorflow as tf
 

@@ -76,6 +76,15 @@ def get_strategy(name="default", tpu=None):
     raise ValueError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
 
 
+def task():
+    """``(type, index)`` of this process in ``TF_CONFIG``'s cluster, or
+    ``("worker", 0)`` without ``TF_CONFIG``."""
+    config = _tf_config()
+    if config is None:
+        return "worker", 0
+    return config["task"].get("type", "worker"), int(config["task"].get("index", 0))
+
+
 def is_chief():
     """Whether this process is the one that writes a run's outputs.
 
@@ -85,8 +94,7 @@ def is_chief():
     config = _tf_config()
     if config is None:
         return True
-    task = config["task"]
-    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    kind, index = task()
     if kind == "chief":
         return True
     return kind == "worker" and index == 0 and "chief" not in config["cluster"]
@@ -97,10 +105,17 @@ def use_logical_cpus(count):
     benchmarking ``"mirrored"`` without GPUs). Call it before TensorFlow
     initializes its devices.
     """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}.")
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
-    )
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError as error:
+        raise ValueError(
+            f"use_logical_cpus must run before TensorFlow initializes its devices ({error})."
+        ) from None
 
 
 def distributable(dataset):

@@ -24,8 +24,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_pixel.layers.incremental import read_window
+from keras_pixel.layers.weight_norm import frozen_kernels
 
 METHODS = ("cached", "naive")
+
+# How often a progress bar moves: at most this many compiled calls per image.
+PROGRESS_UPDATES = 16
 
 
 def make_seed(seed):
@@ -95,8 +99,8 @@ def _naive_sampler(model):
     ``run(images, cache, condition, t0, t1, noise, offset, temperature)`` draws
     subpixels ``t0 <= t < t1``; ``noise[t - offset]`` drives subpixel ``t``."""
 
-    def init(images, condition):
-        del images, condition
+    def init(images, condition, from_scratch=False):
+        del images, condition, from_scratch
         return ()
 
     @tf.function(reduce_retracing=True)
@@ -118,16 +122,40 @@ def _naive_sampler(model):
 
 def _cached_sampler(model):
     """``(init, run)`` of the cached sampler: ``init`` fills the per-layer caches
-    from the canvas with one full pass; ``run`` steps through subpixels with
-    ``model.cached_step``. Both are XLA-compiled (in-place cache updates)."""
+    from the canvas with one full pass (or, for a family whose
+    ``zero_cache_from_scratch`` says so, makes them zeros when no pixel is
+    known: ``from_scratch=True``); ``run`` steps through whole rows
+    (``t0`` and ``t1`` are multiples of ``W * C``), with ``model.cached_row_step``
+    at the start of each and ``model.cached_step`` per subpixel (or pixel). Both
+    are XLA-compiled (in-place cache updates)."""
 
     @tf.function(jit_compile=True, reduce_retracing=True)
-    def init(images, condition):
+    def filled(images, condition):
         return model.sampling_cache(images, condition)
 
     @tf.function(jit_compile=True, reduce_retracing=True)
+    def zeros(images, condition):
+        spec = lambda t: None if t is None else tf.TensorSpec(t.shape, t.dtype)  # noqa: E731
+        traced = tf.function(model.sampling_cache, autograph=False).get_concrete_function(
+            spec(images), spec(condition)
+        )
+        return tf.nest.map_structure(
+            lambda t: tf.zeros(t.shape, t.dtype), traced.structured_outputs
+        )
+
+    def init(images, condition, from_scratch=False):
+        if from_scratch and model.zero_cache_from_scratch:
+            return zeros(images, condition)
+        return filled(images, condition)
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
     def run(images, cache, condition, t0, t1, noise, offset, temperature):
-        channels = model.image_shape[-1]
+        with frozen_kernels(model):
+            return _run(images, cache, condition, t0, t1, noise, offset, temperature)
+
+    def _run(images, cache, condition, t0, t1, noise, offset, temperature):
+        _, width, channels = model.image_shape
+        row = width * channels
         # A family whose outputs at a pixel do not read that pixel's own channels
         # takes one step per pixel and draws all its channels from it.
         per_pixel = model.cached_step_per_pixel
@@ -135,7 +163,7 @@ def _cached_sampler(model):
 
         # tf.gather, not noise[t - offset]: a strided slice would make XLA
         # compile once per value of offset.
-        def body(t, canvas, cache):
+        def step(t, canvas, cache):
             i, j, c = _position(model, t)
             outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
             for k in draws:
@@ -147,7 +175,15 @@ def _cached_sampler(model):
                 canvas = _write_subpixel(canvas, i, j, c_k, values)
             return t + (channels if per_pixel else 1), canvas, cache
 
-        _, images, cache = tf.while_loop(lambda t, *_: t < t1, body, (t0, images, cache))
+        def next_row(i, canvas, cache):
+            cache = model.cached_row_step(cache, canvas, i, condition)
+            end = (i + 1) * row
+            _, canvas, cache = tf.while_loop(lambda t, *_: t < end, step, (i * row, canvas, cache))
+            return i + 1, canvas, cache
+
+        _, images, cache = tf.while_loop(
+            lambda i, *_: i < t1 // row, next_row, (t0 // row, images, cache)
+        )
         return images, cache
 
     return init, run
@@ -162,7 +198,9 @@ def fill_in_graph(model, canvas, start, seed, temperature, condition=None, metho
     Args:
         model: an :class:`~keras_pixel.models.AutoregressiveModel`.
         canvas: int32 ``[B, H, W, C]`` tensor; subpixels before ``start`` are kept.
-        start: int32 scalar tensor, the raster index of the first subpixel to draw.
+        start: int32 scalar tensor or Python int, the raster index of the first
+            subpixel to draw, a multiple of ``W * C`` (a Python 0 lets the
+            cached sampler skip filling its caches).
         seed: int32 ``[2]`` stateless seed (see :func:`seed_from_tensor`).
         temperature: float32 scalar tensor > 0.
         condition: float32 ``[B, D]`` or None.
@@ -176,8 +214,10 @@ def fill_in_graph(model, canvas, start, seed, temperature, condition=None, metho
     height, width, channels = model.image_shape
     init, run = model._get_sampler(method, SAMPLERS[method])
     noise = draw_noise(model, seed, tf.shape(canvas)[0])
-    cache = init(canvas, condition)
+    from_scratch = isinstance(start, int) and start == 0
+    cache = init(canvas, condition, from_scratch=from_scratch)
     total = tf.constant(height * width * channels, tf.int32)
+    start = tf.convert_to_tensor(start, tf.int32)
     canvas, _ = run(canvas, cache, condition, start, total, noise, tf.constant(0), temperature)
     return canvas
 
@@ -190,8 +230,8 @@ def run_sampler(
     Args:
         model: an :class:`~keras_pixel.models.AutoregressiveModel`.
         canvas: uint8 ``[B, H, W, C]``; subpixels before ``start`` are kept.
-        start: raster index of the first subpixel to draw (a multiple of ``W * C``
-            when completing whole rows).
+        start: raster index of the first subpixel to draw, a multiple of
+            ``W * C`` (samplers complete whole rows).
         seed: int32 ``[2]`` stateless seed (see :func:`make_seed`).
         temperature: float > 0.
         method: ``"cached"`` or ``"naive"``.
@@ -211,15 +251,19 @@ def run_sampler(
     if condition is not None:
         condition = tf.constant(condition, tf.float32)
     noise = draw_noise(model, seed, canvas.shape[0], start)
-    cache = init(canvas, condition)
+    cache = init(canvas, condition, from_scratch=start == 0)
     bar = None
+    # One compiled call per chunk of rows: every call copies the caches in and
+    # out, so without a progress bar the whole image is one call.
+    rows = height - start // row
+    chunk = -(-rows // PROGRESS_UPDATES) * row if progress else rows * row
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total - start, desc="sampling", unit="subpixel")
     t = start
     while t < total:
-        stop = min(total, (t // row + 1) * row)
+        stop = min(total, t + chunk)
         canvas, cache = run(
             canvas,
             cache,

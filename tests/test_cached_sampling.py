@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from zoo_sizes import SMALL
 
-from keras_pixel import zoo
+from keras_pixel import sampling, zoo
 from keras_pixel.layers import (
     DiagonalBiLSTM,
     DownRightShiftedConv2D,
@@ -20,6 +20,7 @@ from keras_pixel.layers import (
 from keras_pixel.layers.incremental import conv_window, read_window
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.residual_block import MaskedResidualBlock
+from keras_pixel.layers.weight_norm import frozen_kernels
 from keras_pixel.models import AutoregressiveModel, PixelCNN, PixelCNNPlusPlus
 
 POSITIONS = [(0, 0), (0, 4), (2, 0), (3, 3), (4, 5)]
@@ -111,16 +112,31 @@ def test_gated_resnet_step_rows_and_pixels(shift):
     pad = lambda t: np.pad(t, ((0, 0), (1, 0), (1, 1), (0, 0)))  # noqa: E731
     x_map, c1_map = pad(x), np.zeros_like(pad(x))
     for r in range(x.shape[1]):
-        row, c1_map = block.step(
-            x_map, c1_map, r, 0, x.shape[2], a=a[:, r : r + 1], condition=condition
+        row, c1 = block.step(
+            x_map, c1_map, r, 0, x[:, r : r + 1], a=a[:, r : r + 1], condition=condition
         )
         _close(row[:, 0], full[:, r])
+        c1_map[:, r + 1, 1:-1] = np.asarray(c1)[:, 0]
     c1_map = pad(block.first_conv(x, a))
+    x_map, c1_full = pad(x), c1_map.copy()
     for r, c in [(0, 0), (1, 3), (3, 5)]:
-        pixel, _ = block.step(
-            x_map, c1_map, r, c, 1, a=a[:, r : r + 1, c : c + 1], condition=condition
+        # The step overlays the values of (r, c), absent from the maps, and
+        # returns c1 there: it must not read them from the maps.
+        x_map[:, r + 1, c + 1] = np.nan
+        c1_map[:, r + 1, c + 1] = np.nan
+        pixel, c1 = block.step(
+            x_map,
+            c1_map,
+            r,
+            c,
+            x[:, r : r + 1, c : c + 1],
+            a=a[:, r : r + 1, c : c + 1],
+            condition=condition,
         )
         _close(pixel[:, 0, 0], full[:, r, c])
+        _close(c1[:, 0, 0], c1_full[:, r + 1, c + 1])
+        x_map[:, r + 1, c + 1] = x[:, r, c]
+        c1_map[:, r + 1, c + 1] = c1_full[:, r + 1, c + 1]
 
 
 @pytest.mark.parametrize(
@@ -201,3 +217,64 @@ def test_a_family_without_a_cached_step_falls_back_to_naive():
     assert model.sample(1, seed=0).shape == (1, 4, 4, 1)
     with pytest.raises(ValueError, match="no cached sampler"):
         model.sample(1, method="cached")
+
+
+def _small_pixelcnn_pp(**kwargs):
+    config = dict(
+        image_shape=(4, 6, 3), num_resnet=1, num_hierarchies=2, num_filters=8, num_logistic_mix=2
+    )
+    return PixelCNNPlusPlus(**{**config, **kwargs})
+
+
+def test_pixelcnn_pp_samples_from_scratch_with_zero_caches_and_completes_from_a_full_pass():
+    model = _small_pixelcnn_pp()
+    assert model.zero_cache_from_scratch
+    init, _ = model._get_sampler("cached", sampling.SAMPLERS["cached"])
+    canvas = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 4, 6, 3)), tf.int32)
+    empty, filled = init(canvas, None, from_scratch=True), init(canvas, None)
+    assert set(empty) == set(filled)
+    for key in filled:
+        assert empty[key].shape == filled[key].shape
+        assert not np.any(empty[key].numpy())
+    assert np.any(filled["u_up_0_1"].numpy())
+    # From scratch (zero caches) and completion (filled caches) both draw the
+    # naive sampler's images.
+    cached = model.sample(2, seed=5, method="cached")
+    np.testing.assert_array_equal(cached, model.sample(2, seed=5, method="naive"))
+    np.testing.assert_array_equal(
+        model.complete(cached, 1, seed=6, method="cached"),
+        model.complete(cached, 1, seed=6, method="naive"),
+    )
+
+
+@pytest.mark.parametrize("family", ["pixelcnn", "pixelcnn_pp"])
+def test_progress_bar_chunks_draw_the_same_images(family):
+    """With a progress bar the sampler runs in chunks of rows; without, in one
+    call: the images are the same."""
+    model = (
+        PixelCNN(image_shape=(5, 5, 1), num_layers=1, filters=4, output_filters=8)
+        if family == "pixelcnn"
+        else _small_pixelcnn_pp()
+    )
+    quiet = model.sample(2, seed=9)
+    np.testing.assert_array_equal(model.sample(2, seed=9, progress=True), quiet)
+
+
+def test_frozen_kernels_compute_each_normalized_kernel_once():
+    model = _small_pixelcnn_pp(num_hierarchies=1)
+    layer = model.u_init
+    outside = layer.normalized_kernel.numpy()
+    x = tf.random.normal((1, 4, 6, 4))
+    with frozen_kernels(model):
+        kernel = layer.normalized_kernel
+        assert layer.normalized_kernel is kernel
+        np.testing.assert_allclose(kernel.numpy(), outside, rtol=1e-6)
+        inside = layer(x).numpy()
+        # The block's kernels are fixed where it starts: a later change of the
+        # variables does not reach them.
+        layer.g.assign(2.0 * layer.g)
+        assert layer.normalized_kernel is kernel
+    np.testing.assert_allclose(layer.normalized_kernel.numpy(), 2.0 * outside, rtol=1e-6)
+    np.testing.assert_allclose(
+        layer(x).numpy(), 2.0 * inside - layer.layer.bias.numpy(), rtol=1e-5, atol=1e-6
+    )

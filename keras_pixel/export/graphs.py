@@ -191,7 +191,7 @@ def serving_functions(model, method="cached", jit_compile=True):
             checks += _check_labels(model, labels, num_images)
         with tf.control_dependencies(checks):
             canvas = tf.zeros([num_images, height, width, channels], tf.int32)
-        return fill(canvas, tf.constant(0), seed, temperature, labels)
+        return fill(canvas, 0, seed, temperature, labels)
 
     def complete(images, num_known_rows, seed, temperature, labels=None):
         checks = _check_images(model, images) + [

@@ -134,6 +134,28 @@ def conv_valid(layer, window, strides=1):
     return out if bias is None else out + bias
 
 
+def shifted_window(cache, fresh, row, col, kernel_width):
+    """The window that a down- or down-right-shifted convolution (kernel height
+    2) reads for ``w`` outputs on one row, with this step's values overlaid.
+
+    ``cache`` is a map padded by one row on top and one column either side; the
+    outputs sit at padded row ``row + 1`` from padded column ``col + 1`` on, and
+    ``fresh`` ``[B, 1, w, C]`` holds the map's values there, computed in this
+    step and not yet written (cached sampling writes after the fact, so that
+    its steps can run in branches that only read the maps).
+
+    Returns:
+        ``[B, 2, w + kernel_width - 1, C]``: rows ``row, row + 1`` from column
+        ``col`` on, whose bottom row holds ``fresh`` from its column 1 on.
+    """
+    width = fresh.shape[2]
+    window = read_window(cache, row, col, 2, width + kernel_width - 1)
+    bottom = window[:, 1:]
+    fresh = ops.cast(fresh, window.dtype)
+    bottom = ops.concatenate([bottom[:, :, :1], fresh, bottom[:, :, 1 + width :]], axis=2)
+    return ops.concatenate([window[:, :1], bottom], axis=1)
+
+
 def write_window(cache, values, row, col):
     """Returns ``cache`` with ``values`` ``[B, h, w, C]`` written from ``(row, col)`` on."""
     return ops.slice_update(cache, (0, row, col, 0), ops.cast(values, cache.dtype))

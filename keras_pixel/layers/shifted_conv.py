@@ -4,13 +4,7 @@ convolutions (causal by padding, no masks), concat_elu and the gated resnet bloc
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import (
-    conv_valid,
-    conv_window,
-    kernel_and_bias,
-    read_window,
-    write_window,
-)
+from keras_pixel.layers.incremental import conv_valid, kernel_and_bias, shifted_window
 from keras_pixel.layers.shifts import crop
 from keras_pixel.layers.weight_norm import WeightNormalization
 
@@ -226,34 +220,43 @@ class GatedResnet(keras.layers.Layer):
         p, q = ops.split(c2, 2, axis=-1)
         return x + p * ops.sigmoid(q)
 
-    def step(self, x_map, c1_map, row, col, width, a=None, condition=None):
+    def step(self, x_map, c1_map, row, col, x, a=None, condition=None):
         """The block at ``width`` positions of row ``row`` from ``col`` on, from
         cached maps (cached sampling: a whole row of the u stream, one pixel of
-        the ul stream).
+        the ul stream): :meth:`first_step`, then :meth:`gate_step`. Nothing is
+        written: the caller stores ``x``, ``c1`` and the output in its maps.
 
         Args:
             x_map: the block's input, padded by one row on top and one column
-                either side ``[B, H + 1, W + 2, filters]``, already holding the
-                positions this step reads.
-            c1_map: the cache of ``c1``, padded the same way.
+                either side ``[B, H + 1, W + 2, filters]``, holding every position
+                the step reads, except that the ``width`` positions of ``x`` may
+                be stale.
+            c1_map: the cache of ``c1``, padded the same way, holding the
+                positions before the outputs.
             row: output row, an int scalar.
             col: first output column, an int scalar.
-            width: static int, outputs along the row.
+            x: the block's input at the output positions ``[B, 1, width, filters]``.
             a: the extra input at those positions ``[B, 1, width, C_a]``, or None.
             condition: ``[B, D]`` or None.
 
         Returns:
-            ``(out [B, 1, width, filters], c1_map)``.
+            ``(out, c1)``, both ``[B, 1, width, filters]``.
         """
+        c1 = self.first_step(x_map, row, col, x, a)
+        return self.gate_step(c1_map, row, col, x, c1, condition), c1
+
+    def first_step(self, x_map, row, col, x, a=None):
+        """:meth:`first_conv` at the positions of ``x`` (see :meth:`step`) -> ``c1``."""
         kw = kernel_and_bias(self.conv1)[0].shape[1]
-        window = read_window(x_map, row, col, 2, width + kw - 1)
-        x = window[:, 1:, 1 : 1 + width]
-        c1 = conv_valid(self.conv1, concat_elu(window))
-        if a is not None:
-            c1 = c1 + self.nin(concat_elu(a))
-        c1_map = write_window(c1_map, c1, row + 1, col + 1)
-        c2 = conv_window(self.conv2, c1_map, row, col, width, transform=concat_elu)
-        return self._gate(x, c2, condition), c1_map
+        c1 = conv_valid(self.conv1, concat_elu(shifted_window(x_map, x, row, col, kw)))
+        return c1 if a is None else c1 + self.nin(concat_elu(a))
+
+    def gate_step(self, c1_map, row, col, x, c1, condition=None):
+        """:meth:`gate` at the positions of ``x`` given their ``c1`` (see
+        :meth:`step`; ``c1_map`` may or may not hold ``c1`` already)."""
+        kw = kernel_and_bias(self.conv2)[0].shape[1]
+        c2 = conv_valid(self.conv2, concat_elu(shifted_window(c1_map, c1, row, col, kw)))
+        return self._gate(x, c2, condition)
 
     def compute_output_shape(self, x_shape, a_shape=None, condition_shape=None):
         return x_shape

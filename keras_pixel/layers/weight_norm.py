@@ -1,7 +1,12 @@
 """``WeightNormalization``: Salimans & Kingma (2016) weight normalization as a wrapper."""
 
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
+
+_FROZEN_KERNELS = contextvars.ContextVar("frozen_kernels", default=None)
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
@@ -46,6 +51,9 @@ class WeightNormalization(keras.layers.Wrapper):
         return self._kernel()
 
     def _kernel(self):
+        frozen = _FROZEN_KERNELS.get()
+        if frozen is not None and id(self) in frozen:
+            return frozen[id(self)]
         v = ops.cast(self.layer.kernel, "float32")
         axes = [a for a in range(len(v.shape)) if a != len(v.shape) + self._out_axis]
         norm = ops.sqrt(ops.sum(ops.square(v), axis=axes, keepdims=True) + 1e-12)
@@ -78,6 +86,28 @@ class WeightNormalization(keras.layers.Wrapper):
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
+
+
+@contextlib.contextmanager
+def frozen_kernels(model):
+    """Computes the normalized kernel of every :class:`WeightNormalization` in
+    ``model`` once, where the block starts, and has the layers use those
+    tensors inside the block.
+
+    For a compiled loop that calls the layers at every step (sampling): XLA
+    hoists loop-invariant work out of a loop but not out of a branch inside it,
+    so each branch taken would normalize its kernels again, reading and writing
+    all of them (at the paper's size, tens of MB per step).
+    """
+    layers = [model] + list(model._flatten_layers(include_self=False))
+    kernels = {
+        id(layer): layer._kernel() for layer in layers if isinstance(layer, WeightNormalization)
+    }
+    token = _FROZEN_KERNELS.set(kernels)
+    try:
+        yield
+    finally:
+        _FROZEN_KERNELS.reset(token)
 
 
 def data_dependent_init(model, inputs):

@@ -267,6 +267,21 @@ class AutoregressiveModel(keras.Model):
         """
         raise NotImplementedError(f"{type(self).__name__} has no cached sampler.")
 
+    # Whether a cache of zeros (shaped like sampling_cache's) serves for drawing
+    # every pixel: true where each step computes every cache entry it reads
+    # before reading it, and zeros stand for the padding. Sampling from scratch
+    # then skips the full pass that fills the caches.
+    zero_cache_from_scratch = False
+
+    def cached_row_step(self, cache, images, i, condition=None):
+        """What the cached sampler computes once per row, before the
+        :meth:`cached_step` of its first pixel (a family whose layers see whole
+        rows above, e.g. the u stream of PixelCNN++, computes them here):
+        ``cache`` -> the updated cache. ``images`` holds every subpixel before
+        row ``i``. The default computes nothing."""
+        del images, i, condition
+        return cache
+
     def _sampling_method(self, method):
         if method is None:
             return "cached" if self.supports_cached_sampling else "naive"

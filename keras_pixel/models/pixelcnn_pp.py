@@ -1,5 +1,7 @@
 """PixelCNN++ (Salimans, Karpathy, Chen, Kingma 2017)."""
 
+import functools
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -242,12 +244,17 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 )
         return self.output_layer(ops.elu(ul)), maps
 
-    # Cached sampling. The u stream (rows above only) is computed a whole row at a
-    # time at the first subpixel of each row; the ul stream one pixel at a time. A
-    # level l of the U-Net gets row r (u) or pixel (r, c) (ul) when the full
+    # Cached sampling (Ramachandran et al. 2017). The u stream (rows above only)
+    # is computed a whole row at a time when a row starts (cached_row_step), the
+    # ul stream one pixel at a time (cached_step). Level l of the U-Net (0 = full
+    # resolution) gets its row r (u) or pixel (r, c) (ul) when the full
     # resolution reaches row 2^l r (and column 2^l c): downsampling waits for its
     # last input, and upsampling writes the 2 rows (u) or 2 x 2 pixels (ul) it
-    # produces ahead of their use.
+    # produces ahead of their use. A step is a flat sequence of groups, one
+    # level's up or down pass of one stream (see _run_group). Two rules keep XLA
+    # updating every map in place, where it would otherwise copy whole maps on
+    # every step (18x one forward pass at paper size): no map is written inside
+    # a branch, and no map is read where it was just written.
 
     def sampling_cache(self, images, condition=None):
         condition = self._condition(condition)
@@ -255,149 +262,217 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         maps["params"] = ops.zeros_like(outputs[:, 0, 0])
         return maps
 
+    def cached_row_step(self, cache, images, i, condition=None):
+        condition = self._condition(condition)
+        maps = self._with_pixel(cache, images, i, 0)
+        fresh = {}
+        for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
+            for level in levels:
+                due = None if level == 0 else ops.equal(i % 2**level, 0)
+                method = self._u_up if direction == "up" else self._u_down
+                group = functools.partial(method, level=level, r=i // 2**level, condition=condition)
+                self._run_group(maps, fresh, due, "u", direction, level, i // 2**level, None, group)
+        return maps
+
     def cached_step(self, cache, images, i, j, c, condition=None):
         condition = self._condition(condition)
+        maps = self._with_pixel(cache, images, i, j)
+        fresh = {}
+        for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
+            for level in levels:
+                r, col = i // 2**level, j // 2**level
+                due = None
+                if level > 0:
+                    due = ops.logical_and(ops.equal(i % 2**level, 0), ops.equal(j % 2**level, 0))
+                method = self._ul_up if direction == "up" else self._ul_down
+                group = functools.partial(method, level=level, r=r, c=col, condition=condition)
+                self._run_group(maps, fresh, due, "ul", direction, level, r, col, group)
+        return maps["params"][:, None, None], maps
+
+    def _levels(self):
+        return list(range(self.num_hierarchies))
+
+    def _with_pixel(self, cache, images, i, j):
+        """The maps with the image map holding the drawn subpixels up to ``(i, j)``."""
         x = self.preprocess(images)
         x = ops.concatenate([x, ops.ones_like(x[..., :1])], axis=-1)
         maps = dict(cache)
         maps["image"] = write_pixels(maps["image"], x, i, j, (1, 1))
-        new_row = ops.logical_and(ops.equal(j, 0), ops.equal(c, 0))
-        maps = ops.cond(new_row, lambda: self._u_row(maps, 0, i, condition), lambda: dict(maps))
-        maps = self._ul_pixel(maps, 0, i, j, condition)
-        return maps["params"][:, None, None], maps
+        return maps
 
     def _level_width(self, level):
         return self.image_shape[1] // 2**level
 
-    # Values computed in this step are passed on as tensors (``fresh``) instead of
-    # being read back from the maps just written: with a single reader per
-    # update, XLA updates every map in place.
+    def _pass_keys(self, stream, direction, level):
+        """The maps that ``stream``'s ``direction`` pass at ``level`` writes (see
+        :meth:`_unet`), the upsampled input of the level above included."""
+        if direction == "up":
+            blocks = range(self.num_resnet)
+            return [f"{stream}_up_{level}_0"] + [
+                key
+                for k in blocks
+                for key in (f"{stream}_up_c1_{level}_{k}", f"{stream}_up_{level}_{k + 1}")
+            ]
+        blocks = range(self._num_down_blocks(level))
+        keys = [
+            key
+            for m in blocks
+            for key in (f"{stream}_down_c1_{level}_{m}", f"{stream}_down_{level}_{m + 1}")
+        ]
+        return keys + ([f"{stream}_down_{level - 1}_0"] if level > 0 else [])
 
-    def _u_row(self, maps, level, r, condition, first=None):
-        """Row ``r`` of the u stream at ``level``: up pass, the deeper levels when
-        they get a row, down pass, upsampled into the level above. ``first`` is
-        the level's input on that row, just written (levels > 0)."""
-        maps = dict(maps)
-        width, last = self._level_width(level), self.num_hierarchies - 1
+    def _places(self, keys, level, r, c=None):
+        """Where each map of ``keys`` takes this step's values at ``level``:
+        ``(row, col, height, width)`` in padded coordinates; row ``r`` (u stream,
+        ``c=None``) or pixel ``(r, c)`` (ul stream), and the 2 rows or 2 x 2
+        pixels of the upsampled map of the level above."""
+        width = self._level_width(level)
+        places = {}
+        for key in keys:
+            upsampled = key.endswith(f"_down_{level - 1}_0")
+            if c is None:
+                places[key] = (2 * r + 1, 1, 2, 2 * width) if upsampled else (r + 1, 1, 1, width)
+            else:
+                places[key] = (2 * r + 1, 2 * c + 1, 2, 2) if upsampled else (r + 1, c + 1, 1, 1)
+        return places
+
+    def _run_group(self, maps, fresh, due, stream, direction, level, r, c, group):
+        """Runs ``group(maps, put, read)``, the ``direction`` pass of ``stream``
+        at ``level`` on row ``r`` (u, ``c=None``) or pixel ``(r, c)`` (ul), which
+        hands each value it computes to ``put(key, value)``, and stores them in
+        ``maps``.
+
+        ``due=None``: the group runs at every step and each value is written as
+        it is put, before the group's later reads of that map (so that XLA orders
+        the read after the write, and needs no copy). Otherwise it runs in a
+        branch taken where ``due``, whose other branch reads back the current
+        values, and the values are written after the branch.
+
+        ``fresh`` maps each key written in this step to ``(values, row, col)``;
+        ``read(key, row, col, height, width)`` takes a window from there when it
+        has one (a window inside what was written): XLA would otherwise fuse the
+        read with the write and copy the whole map to keep its old values.
+        """
+        keys = self._pass_keys(stream, direction, level)
+        places = self._places(keys, level, r, c)
+
+        def write(key, value):
+            if key not in places:
+                maps[key] = value
+                return
+            row, col = places[key][:2]
+            maps[key] = write_window(maps[key], value, row, col)
+            fresh[key] = (value, row, col)
+
+        def read(key, row, col, height, width):
+            if key in fresh:
+                value, top, left = fresh[key]
+                return read_window(value, row - top, col - left, height, width)
+            return read_window(maps[key], row, col, height, width)
+
+        if due is None:
+            group(maps, write, read)
+            return
+
+        def computed():
+            values = {}
+            group(maps, values.__setitem__, read)
+            return {key: ops.cast(values[key], maps[key].dtype) for key in keys}
+
+        def current():
+            return {key: read_window(maps[key], *places[key]) for key in keys}
+
+        for key, value in ops.cond(due, computed, current).items():
+            write(key, value)
+
+    def _u_up(self, maps, put, read, level, r, condition):
+        """Row ``r`` of the u stream's up pass at ``level``."""
+        width = self._level_width(level)
         if level == 0:
             u = conv_window(self.u_init, maps["image"], ops.maximum(r - 1, 0), 0, width)
-            first = u * ops.cast(r > 0, u.dtype)
-            maps["u_up_0_0"] = write_window(maps["u_up_0_0"], first, r + 1, 1)
-        fresh = {f"u_up_{level}_0": first}
+            x = u * ops.cast(r > 0, u.dtype)
+        else:
+            below = maps[f"u_up_{level - 1}_{self.num_resnet}"]
+            x = conv_window(self.u_downsample[level - 1], below, r, 0, width, strides=2)
+        put(f"u_up_{level}_0", x)
         for k, block in enumerate(self.up_u[level]):
-            c1_key, key = f"u_up_c1_{level}_{k}", f"u_up_{level}_{k + 1}"
-            out, maps[c1_key] = block.step(
-                maps[f"u_up_{level}_{k}"], maps[c1_key], r, 0, width, condition=condition
-            )
-            maps[key] = write_window(maps[key], out, r + 1, 1)
-            fresh[key] = out
-        if level < last:
-            maps = ops.cond(
-                ops.equal(r % 2, 0),
-                lambda: self._u_deeper(maps, level, r // 2, condition),
-                lambda: dict(maps),
-            )
-        h = last - level
+            c1_key = f"u_up_c1_{level}_{k}"
+            c1 = block.first_step(maps[f"u_up_{level}_{k}"], r, 0, x)
+            put(c1_key, c1)
+            x = block.gate_step(maps[c1_key], r, 0, x, c1, condition)
+            put(f"u_up_{level}_{k + 1}", x)
+
+    def _u_down(self, maps, put, read, level, r, condition):
+        """Row ``r`` of the u stream's down pass at ``level`` and, above level 0,
+        its 2 upsampled rows in the level above."""
+        width, h = self._level_width(level), self.num_hierarchies - 1 - level
+        first = self._down_input(level)[1]
+        x = read(first, r + 1, 1, 1, width)
         for m, block in enumerate(self.down_u[h]):
-            source = self._down_input(level)[1] if m == 0 else f"u_down_{level}_{m}"
-            c1_key, key = f"u_down_c1_{level}_{m}", f"u_down_{level}_{m + 1}"
-            out, maps[c1_key] = block.step(
-                maps[source],
-                maps[c1_key],
+            skip = f"u_up_{level}_{self._skip_index(level, m)}"
+            c1_key = f"u_down_c1_{level}_{m}"
+            c1 = block.first_step(
+                maps[first if m == 0 else f"u_down_{level}_{m}"],
                 r,
                 0,
-                width,
-                a=fresh[f"u_up_{level}_{self._skip_index(level, m)}"],
-                condition=condition,
+                x,
+                a=read(skip, r + 1, 1, 1, width),
             )
-            maps[key] = write_window(maps[key], out, r + 1, 1)
+            put(c1_key, c1)
+            x = block.gate_step(maps[c1_key], r, 0, x, c1, condition)
+            put(f"u_down_{level}_{m + 1}", x)
         if level > 0:
-            key = f"u_down_{level - 1}_0"
-            maps[key] = write_window(maps[key], self.u_upsample[h](out), 2 * r + 1, 1)
-        return maps
+            put(f"u_down_{level - 1}_0", self.u_upsample[h](x))
 
-    def _u_deeper(self, maps, level, r, condition):
-        maps = dict(maps)
-        down = conv_window(
-            self.u_downsample[level],
-            maps[f"u_up_{level}_{self.num_resnet}"],
-            r,
-            0,
-            self._level_width(level + 1),
-            strides=2,
-        )
-        key = f"u_up_{level + 1}_0"
-        maps[key] = write_window(maps[key], down, r + 1, 1)
-        return self._u_row(maps, level + 1, r, condition, first=down)
-
-    def _ul_pixel(self, maps, level, r, c, condition, first=None):
-        """Pixel ``(r, c)`` of the ul stream at ``level`` (the u stream of its row is
-        ready); at level 0 also the output parameters there. ``first`` is the
-        level's input at that pixel, just written (levels > 0)."""
-        maps = dict(maps)
-        last = self.num_hierarchies - 1
+    def _ul_up(self, maps, put, read, level, r, c, condition):
+        """Pixel ``(r, c)`` of the ul stream's up pass at ``level``."""
         if level == 0:
             image = read_window(maps["image"], r, c, 2, 3)
             above = conv_valid(self.ul_init_down, image[:, :1])
             left = conv_valid(self.ul_init_right, image[:, :, :1])
-            first = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
-            maps["ul_up_0_0"] = write_window(maps["ul_up_0_0"], first, r + 1, c + 1)
-        fresh = {f"ul_up_{level}_0": first}
-        for k, block in enumerate(self.up_ul[level]):
-            c1_key, key = f"ul_up_c1_{level}_{k}", f"ul_up_{level}_{k + 1}"
-            out, maps[c1_key] = block.step(
-                maps[f"ul_up_{level}_{k}"],
-                maps[c1_key],
-                r,
-                c,
-                1,
-                a=read_window(maps[f"u_up_{level}_{k + 1}"], r + 1, c + 1, 1, 1),
-                condition=condition,
-            )
-            maps[key] = write_window(maps[key], out, r + 1, c + 1)
-            fresh[key] = out
-        if level < last:
-            maps = ops.cond(
-                ops.logical_and(ops.equal(r % 2, 0), ops.equal(c % 2, 0)),
-                lambda: self._ul_deeper(maps, level, r // 2, c // 2, condition),
-                lambda: dict(maps),
-            )
-        h = last - level
-        for m, block in enumerate(self.down_ul[h]):
-            source = self._down_input(level)[0] if m == 0 else f"ul_down_{level}_{m}"
-            u = read_window(maps[f"u_down_{level}_{m + 1}"], r + 1, c + 1, 1, 1)
-            skip = fresh[f"ul_up_{level}_{self._skip_index(level, m)}"]
-            c1_key, key = f"ul_down_c1_{level}_{m}", f"ul_down_{level}_{m + 1}"
-            out, maps[c1_key] = block.step(
-                maps[source],
-                maps[c1_key],
-                r,
-                c,
-                1,
-                a=ops.concatenate([u, skip], axis=-1),
-                condition=condition,
-            )
-            maps[key] = write_window(maps[key], out, r + 1, c + 1)
-        if level > 0:
-            key = f"ul_down_{level - 1}_0"
-            maps[key] = write_window(maps[key], self.ul_upsample[h](out), 2 * r + 1, 2 * c + 1)
+            x = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
         else:
-            maps["params"] = self.output_layer(ops.elu(out))[:, 0, 0]
-        return maps
+            below = maps[f"ul_up_{level - 1}_{self.num_resnet}"]
+            x = conv_window(self.ul_downsample[level - 1], below, r, c, 1, strides=2)
+        put(f"ul_up_{level}_0", x)
+        for k, block in enumerate(self.up_ul[level]):
+            c1_key = f"ul_up_c1_{level}_{k}"
+            c1 = block.first_step(
+                maps[f"ul_up_{level}_{k}"],
+                r,
+                c,
+                x,
+                a=read(f"u_up_{level}_{k + 1}", r + 1, c + 1, 1, 1),
+            )
+            put(c1_key, c1)
+            x = block.gate_step(maps[c1_key], r, c, x, c1, condition)
+            put(f"ul_up_{level}_{k + 1}", x)
 
-    def _ul_deeper(self, maps, level, r, c, condition):
-        maps = dict(maps)
-        down = conv_window(
-            self.ul_downsample[level],
-            maps[f"ul_up_{level}_{self.num_resnet}"],
-            r,
-            c,
-            1,
-            strides=2,
-        )
-        key = f"ul_up_{level + 1}_0"
-        maps[key] = write_window(maps[key], down, r + 1, c + 1)
-        return self._ul_pixel(maps, level + 1, r, c, condition, first=down)
+    def _ul_down(self, maps, put, read, level, r, c, condition):
+        """Pixel ``(r, c)`` of the ul stream's down pass at ``level`` and, above
+        level 0, its 2 x 2 upsampled pixels in the level above; at level 0 also
+        the output parameters there (``"params"``, ``[B, P]``)."""
+        h = self.num_hierarchies - 1 - level
+        first = self._down_input(level)[0]
+        x = read(first, r + 1, c + 1, 1, 1)
+        for m, block in enumerate(self.down_ul[h]):
+            u = read(f"u_down_{level}_{m + 1}", r + 1, c + 1, 1, 1)
+            skip = read(f"ul_up_{level}_{self._skip_index(level, m)}", r + 1, c + 1, 1, 1)
+            c1_key = f"ul_down_c1_{level}_{m}"
+            c1 = block.first_step(
+                maps[first if m == 0 else f"ul_down_{level}_{m}"],
+                r,
+                c,
+                x,
+                a=ops.concatenate([u, skip], axis=-1),
+            )
+            put(c1_key, c1)
+            x = block.gate_step(maps[c1_key], r, c, x, c1, condition)
+            put(f"ul_down_{level}_{m + 1}", x)
+        if level > 0:
+            put(f"ul_down_{level - 1}_0", self.ul_upsample[h](x))
+        else:
+            put("params", self.output_layer(ops.elu(x))[:, 0, 0])
 
     def output_distribution(self, outputs, temperature=1.0):
         """The :class:`DiscretizedLogisticMixture` given the network outputs."""
@@ -411,6 +486,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
 
     noise_per_subpixel = 2
     cached_step_per_pixel = True
+    zero_cache_from_scratch = True
 
     def sample_subpixel(self, outputs, canvas, i, j, c, noise, temperature):
         pixel = outputs[:, i : i + 1, j : j + 1]

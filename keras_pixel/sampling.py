@@ -139,8 +139,10 @@ def _cached_sampler(model):
         traced = tf.function(model.sampling_cache, autograph=False).get_concrete_function(
             spec(images), spec(condition)
         )
+        batch = tf.shape(images)[:1]
         return tf.nest.map_structure(
-            lambda t: tf.zeros(t.shape, t.dtype), traced.structured_outputs
+            lambda t: tf.zeros(tf.concat([batch, t.shape[1:]], 0), t.dtype),
+            traced.structured_outputs,
         )
 
     def init(images, condition, from_scratch=False):

@@ -130,8 +130,10 @@ def test_keras_round_trip(tmp_path):
     np.testing.assert_array_equal(
         loaded.log_prob(x, labels=[0, 2]), model.log_prob(x, labels=[0, 2])
     )
+    # Naive sampling: the same network, without compiling a cached sampler twice.
     np.testing.assert_array_equal(
-        loaded.sample(2, labels=[1, 1], seed=3), model.sample(2, labels=[1, 1], seed=3)
+        loaded.sample(2, labels=[1, 1], seed=3, method="naive"),
+        model.sample(2, labels=[1, 1], seed=3, method="naive"),
     )
 
 
@@ -150,14 +152,6 @@ def test_dropout_only_in_training():
     x = tf.constant(np.random.default_rng(4).integers(0, 256, (2, 4, 4, 1), dtype=np.uint8))
     np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
     assert not np.allclose(model(x, training=True), model(x, training=True))
-
-
-def test_xla_training_is_finite():
-    model = small((8, 8, 1))
-    model.compile(optimizer="adam", jit_compile=True)
-    x = np.random.default_rng(5).integers(0, 256, (8, 8, 8, 1), dtype=np.uint8)
-    history = model.fit(x, batch_size=4, epochs=2, verbose=0).history
-    assert np.all(np.isfinite(history["loss"]))
 
 
 @pytest.mark.parametrize(

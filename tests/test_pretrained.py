@@ -129,13 +129,17 @@ def test_url_weights_are_downloaded_once_and_hash_checked(weights_server, tmp_pa
     model.save_weights(served / "digits.weights.h5")
     digest = zoo.sha256_of(served / "digits.weights.h5")
     x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)
-    for _ in range(2):
-        loaded = zoo.load(
-            "pixelcnn_digits", weights=f"{base}/digits.weights.h5", file_hash=digest, num_layers=1
-        )
-        np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
-    assert hits == ["/digits.weights.h5"]
-    shutil.copy(served / "digits.weights.h5", served / "other.weights.h5")
+    cached = tmp_path / "cache" / "keras_pixel" / "digits.weights.h5"
+    assert not cached.exists()
+    url = f"{base}/digits.weights.h5"
+    loaded = zoo.load("pixelcnn_digits", weights=url, file_hash=digest, num_layers=1)
+    np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
+    assert cached.exists() and zoo.sha256_of(cached) == digest
+    # The server no longer has the file: the second load must come from the cache.
+    shutil.move(served / "digits.weights.h5", served / "other.weights.h5")
+    loaded = zoo.load("pixelcnn_digits", weights=url, file_hash=digest, num_layers=1)
+    np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
+    assert "/digits.weights.h5" not in hits[1:]
     with pytest.raises(ValueError, match="sha256"):
         zoo.load("pixelcnn_digits", weights=f"{base}/other.weights.h5", file_hash="0" * 64)
     with pytest.raises(ValueError, match="file_hash"):

@@ -10,7 +10,7 @@ SMALL = {
     "gated_pixelcnn_mnist": dict(image_shape=(7, 7, 1), num_layers=2),
     "gated_pixelcnn_mnist_conditional": dict(image_shape=(7, 7, 1), num_layers=2),
     "pixelcnn_pp_cifar": dict(
-        image_shape=(8, 8, 3), num_resnet=1, num_filters=8, num_logistic_mix=2
+        image_shape=(4, 4, 3), num_resnet=1, num_filters=8, num_logistic_mix=2
     ),
     "pixelcnn_pp_mnist": dict(image_shape=(8, 8, 1)),
     "row_lstm_mnist": dict(image_shape=(7, 7, 1), num_layers=2),

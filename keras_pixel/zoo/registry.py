@@ -239,6 +239,10 @@ def download(url, file_hash):
     fname = os.path.basename(urllib.parse.urlparse(url).path)
     if not fname.endswith((".weights.h5", ".keras")):
         raise ValueError(f"A weights URL must end in .weights.h5 or .keras, got {url}.")
+    if CACHE_DIR is not None:
+        # keras.utils.get_file falls back to /tmp/.keras for a folder that does
+        # not exist yet.
+        os.makedirs(CACHE_DIR, exist_ok=True)
     try:
         path = keras.utils.get_file(
             fname,

@@ -194,6 +194,16 @@ def _cached_sampler(model):
 SAMPLERS = {"cached": _cached_sampler, "naive": _naive_sampler}
 
 
+def _check_start(model, start):
+    """Samplers draw whole rows: a Python ``start`` must be a multiple of ``W * C``."""
+    _, width, channels = model.image_shape
+    if isinstance(start, (int, np.integer)) and start % (width * channels):
+        raise ValueError(
+            f"start must be a multiple of W * C = {width * channels} (samplers draw whole "
+            f"rows), got {start}."
+        )
+
+
 def fill_in_graph(model, canvas, start, seed, temperature, condition=None, method="cached"):
     """:func:`run_sampler` as graph ops, for exported signatures: no host visits.
 
@@ -216,6 +226,7 @@ def fill_in_graph(model, canvas, start, seed, temperature, condition=None, metho
     height, width, channels = model.image_shape
     init, run = model._get_sampler(method, SAMPLERS[method])
     noise = draw_noise(model, seed, tf.shape(canvas)[0])
+    _check_start(model, start)
     from_scratch = isinstance(start, int) and start == 0
     cache = init(canvas, condition, from_scratch=from_scratch)
     total = tf.constant(height * width * channels, tf.int32)
@@ -253,6 +264,7 @@ def run_sampler(
     if condition is not None:
         condition = tf.constant(condition, tf.float32)
     noise = draw_noise(model, seed, canvas.shape[0], start)
+    _check_start(model, start)
     cache = init(canvas, condition, from_scratch=start == 0)
     bar = None
     # One compiled call per chunk of rows: every call copies the caches in and

@@ -247,6 +247,9 @@ def test_progress_bar_chunks_draw_the_same_images():
     model = PixelCNN(image_shape=(5, 5, 1), num_layers=1, filters=4, output_filters=8)
     quiet = model.sample(2, seed=9)
     np.testing.assert_array_equal(model.sample(2, seed=9, progress=True), quiet)
+    canvas = np.zeros((1, 5, 5, 1), np.uint8)
+    with pytest.raises(ValueError, match="multiple of W"):
+        sampling.run_sampler(model, canvas, 3, sampling.make_seed(0), 1.0, method="cached")
 
 
 def test_frozen_kernels_compute_each_normalized_kernel_once():

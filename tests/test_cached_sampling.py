@@ -139,6 +139,40 @@ def test_gated_resnet_step_rows_and_pixels(shift):
         c1_map[:, r + 1, c + 1] = c1_full[:, r + 1, c + 1]
 
 
+@pytest.mark.parametrize("row_channels", [None, 2, 0])
+def test_gated_resnet_row_terms_and_pixel_steps(row_channels):
+    """Row terms once per row (top kernel rows, biases, nin of the extra input's
+    first channels, condition) plus a pixel step per pixel (bottom kernel row,
+    nin of the rest) equal the full block, reading nothing at the pixel itself."""
+    x = _inputs(4, seed=11, shape=(2, 4, 6))
+    a = _inputs(5, seed=12, shape=(2, 4, 6))
+    condition = np.random.default_rng(13).normal(size=(2, 3)).astype("float32")
+    block = GatedResnet(4, "down_right", dropout=0.5)
+    full = block(x, a=a, condition=condition)
+    split = 5 if row_channels is None else row_channels
+    pad = lambda t: np.pad(t, ((0, 0), (1, 0), (1, 1), (0, 0)))  # noqa: E731
+    x_map, c1_map = pad(x), pad(block.first_conv(x, a))
+    for r in range(x.shape[1]):
+        pre1, pre2 = block.row_terms(
+            x_map, c1_map, r, a=a[:, r : r + 1, :, :split] if split else None, condition=condition
+        )
+        for c in range(x.shape[2]):
+            x_nan, c1_nan = x_map.copy(), c1_map.copy()
+            x_nan[:, r + 1 :, c + 1 :] = np.nan
+            c1_nan[:, r + 1 :, c + 1 :] = np.nan
+            rest = a[:, r : r + 1, c : c + 1, split:] if split < 5 else None
+            out, c1 = block.pixel_step(
+                x_nan, c1_nan, r, c, x[:, r : r + 1, c : c + 1],
+                pre1[:, :, c : c + 1], pre2[:, :, c : c + 1], a=rest,
+            )  # fmt: skip
+            _close(out[:, 0, 0], full[:, r, c])
+            _close(c1[:, 0, 0], c1_map[:, r + 1, c + 1])
+    down = GatedResnet(4, "down")
+    down(x)
+    with pytest.raises(ValueError, match="down-right"):
+        down.pixel_first_step(x_map, 0, 0, x[:, :1, :1], pre1[:, :, :1])
+
+
 @pytest.mark.parametrize(
     "layer", [DownShiftedConv2D(5, strides=2), DownRightShiftedConv2D(5, strides=2)]
 )
@@ -266,6 +300,13 @@ def test_frozen_kernels_compute_each_normalized_kernel_once():
         # variables does not reach them.
         layer.g.assign(2.0 * layer.g)
         assert layer.normalized_kernel is kernel
+        # So are the kernel parts that the pixel steps use.
+        block = model.up_ul[0][0]
+        bottom = block._kernel_part("conv2", "bottom")
+        assert block._kernel_part("conv2", "bottom") is bottom
+        np.testing.assert_allclose(
+            bottom.numpy(), block.conv2.normalized_kernel.numpy()[1:], rtol=1e-6
+        )
     np.testing.assert_allclose(layer.normalized_kernel.numpy(), 2.0 * outside, rtol=1e-6)
     np.testing.assert_allclose(
         layer(x).numpy(), 2.0 * inside - layer.layer.bias.numpy(), rtol=1e-5, atol=1e-6

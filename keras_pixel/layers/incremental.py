@@ -126,6 +126,12 @@ def conv_valid(layer, window, strides=1):
     use that window for several things (XLA then updates the map in place).
     """
     kernel, bias = kernel_and_bias(layer)
+    return correlate(window, kernel, bias, strides)
+
+
+def correlate(window, kernel, bias=None, strides=1):
+    """A "valid" convolution of ``window`` ``[B, kh, w, C_in]`` with ``kernel``
+    ``[kh, kw, C_in, F]``: ``[B, 1, (w - kw) // strides + 1, F]``."""
     window = ops.cast(window, kernel.dtype)
     if window.shape[2] == kernel.shape[1]:
         out = ops.einsum("bhwc,hwcf->bf", window, kernel)[:, None, None]

@@ -4,9 +4,15 @@ convolutions (causal by padding, no masks), concat_elu and the gated resnet bloc
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import conv_valid, kernel_and_bias, shifted_window
+from keras_pixel.layers.incremental import (
+    conv_valid,
+    correlate,
+    kernel_and_bias,
+    read_window,
+    shifted_window,
+)
 from keras_pixel.layers.shifts import crop
-from keras_pixel.layers.weight_norm import WeightNormalization
+from keras_pixel.layers.weight_norm import WeightNormalization, frozen_part
 
 
 def concat_elu(x):
@@ -257,6 +263,140 @@ class GatedResnet(keras.layers.Layer):
         kw = kernel_and_bias(self.conv2)[0].shape[1]
         c2 = conv_valid(self.conv2, concat_elu(shifted_window(c1_map, c1, row, col, kw)))
         return self._gate(x, c2, condition)
+
+    def row_terms(self, x_map, c1_map, row, a=None, condition=None):
+        """What :meth:`pixel_step` adds along row ``row`` without reading the row
+        itself, for the whole row at once: both convolutions' top kernel row on
+        the row above, their biases, ``nin`` of the extra input channels known
+        for the whole row, and the condition.
+
+        Per-pixel cached sampling (ul stream) then multiplies only the bottom
+        kernel row per pixel: half the weights it streams from memory at every
+        step, where one small batch reuses each weight only ``B`` times; the
+        top half runs here as one product over the row's ``B * W`` positions.
+
+        Args:
+            x_map: the block's input, padded by one row on top and one column
+                either side ``[B, H + 1, W + 2, filters]``, complete up to row
+                ``row - 1``.
+            c1_map: the cache of ``c1``, padded the same way, complete up to row
+                ``row - 1``.
+            row: an int scalar.
+            a: ``[B, 1, W, C_r]``, the first ``C_r`` channels of the extra input
+                along the row, or None.
+            condition: ``[B, D]`` or None.
+
+        Returns:
+            ``(pre1, pre2)``: ``[B, 1, W, filters]`` and ``[B, 1, W, 2 * filters]``.
+        """
+        width = x_map.shape[2] - 2
+        pre = []
+        for name, cache in (("conv1", x_map), ("conv2", c1_map)):
+            kernel, bias = self._kernel_part(name, "top"), kernel_and_bias(getattr(self, name))[1]
+            window = read_window(cache, row, 0, 1, width + kernel.shape[1] - 1)
+            pre.append(correlate(concat_elu(window), kernel, bias))
+        if a is not None:
+            pre[0] = pre[0] + self._nin_part(a, first=True)
+        elif self.nin is not None:
+            pre[0] = pre[0] + kernel_and_bias(self.nin)[1]
+        if condition is not None:
+            projected = self.condition_proj(ops.cast(condition, pre[1].dtype))
+            pre[1] = pre[1] + projected[:, None, None, :]
+        return tuple(pre)
+
+    def pixel_step(self, x_map, c1_map, row, col, x, pre1, pre2, a=None):
+        """The block at pixel ``(row, col)`` from :meth:`row_terms`' values there:
+        :meth:`pixel_first_step`, then :meth:`pixel_gate_step`. Only what the
+        bottom kernel row reads is computed per pixel: the pixels to the left
+        in the maps, ``x`` and this pixel's ``c1``, and ``nin`` of the last
+        channels of the extra input. Down-right shift only (a down-shifted
+        block reads pixels to the right). Nothing is written.
+
+        Args:
+            x_map, c1_map: as in :meth:`row_terms`, also holding the pixels
+                before ``(row, col)`` on the row.
+            row, col: int scalars.
+            x: the block's input at the pixel ``[B, 1, 1, filters]``.
+            pre1, pre2: :meth:`row_terms`' values at the pixel, ``[B, 1, 1, *]``.
+            a: the last channels of the extra input there ``[B, 1, 1, C_p]``, or None.
+
+        Returns:
+            ``(out, c1)``, both ``[B, 1, 1, filters]``.
+        """
+        c1 = self.pixel_first_step(x_map, row, col, x, pre1, a)
+        return self.pixel_gate_step(c1_map, row, col, x, c1, pre2), c1
+
+    def pixel_first_step(self, x_map, row, col, x, pre1, a=None):
+        """``c1`` at pixel ``(row, col)`` (see :meth:`pixel_step`)."""
+        kernel = self._pixel_kernel("conv1")
+        c1 = pre1 + correlate(concat_elu(self._bottom_row(x_map, row, col, x, kernel)), kernel)
+        return c1 if a is None else c1 + self._nin_part(a, first=False)
+
+    def pixel_gate_step(self, c1_map, row, col, x, c1, pre2):
+        """The block's output at pixel ``(row, col)`` given its ``c1`` (see
+        :meth:`pixel_step`; ``c1_map`` may or may not hold ``c1`` already: only
+        the pixels to its left are read)."""
+        kernel = self._pixel_kernel("conv2")
+        c2 = pre2 + correlate(concat_elu(self._bottom_row(c1_map, row, col, c1, kernel)), kernel)
+        return self._gate(x, c2, None)
+
+    def _pixel_kernel(self, name):
+        if self.shift != "down_right":
+            raise ValueError("Pixel steps need a down-right-shifted block (shift='down_right').")
+        return self._kernel_part(name, "bottom")
+
+    def sampling_kernel_parts(self, row_channels=None):
+        """The kernel parts that :meth:`row_terms` and the pixel steps use, by key,
+        for :func:`~keras_pixel.layers.weight_norm.frozen_kernels` to compute once.
+
+        Args:
+            row_channels: how many of the extra input's first channels go to
+                :meth:`row_terms` (the rest to the pixel steps); None for all.
+        """
+        parts = [(name, row) for name in ("conv1", "conv2") for row in ("top", "bottom")]
+        if self.nin is not None:
+            total = self.nin_input_channels
+            n = total if row_channels is None else row_channels
+            parts += [("nin", 0, n)] + ([("nin", n, total - n)] if n < total else [])
+        return {(id(self), *part): self._compute_part(*part) for part in parts}
+
+    def _kernel_part(self, *part):
+        return frozen_part((id(self), *part), lambda: self._compute_part(*part))
+
+    def _compute_part(self, name, *args):
+        """``conv1``/``conv2``, ``"top"``/``"bottom"``: that kernel row
+        ``[1, kw, C, F]``; ``"nin", start, n``: the rows of ``nin``'s kernel that
+        ``concat_elu`` of extra input channels ``start : start + n`` meet."""
+        kernel = kernel_and_bias(getattr(self, name))[0]
+        if name != "nin":
+            return kernel[:1] if args[0] == "top" else kernel[1:]
+        start, n = args
+        total = kernel.shape[0] // 2
+        return ops.concatenate(
+            [kernel[start : start + n], kernel[total + start : total + start + n]], axis=0
+        )
+
+    @staticmethod
+    def _bottom_row(cache, row, col, fresh, kernel):
+        """The window of the bottom kernel row ``kernel`` ``[1, kw, C, F]`` at
+        ``(row, col)``: the ``kw - 1`` pixels to the left from ``cache``, then
+        ``fresh`` ``[B, 1, 1, C]``."""
+        left = read_window(cache, row + 1, col, 1, kernel.shape[1] - 1)
+        return ops.concatenate([left, ops.cast(fresh, left.dtype)], axis=2)
+
+    def _nin_part(self, a, first):
+        """``nin(concat_elu(a_all))``'s share from ``a``, the first (with the
+        bias) or the last channels of the extra input ``a_all``."""
+        bias = kernel_and_bias(self.nin)[1]
+        total, n = self.nin_input_channels, a.shape[-1]
+        kernel = self._kernel_part("nin", 0 if first else total - n, n)
+        out = ops.matmul(concat_elu(ops.cast(a, kernel.dtype)), kernel)
+        return out + bias if first else out
+
+    @property
+    def nin_input_channels(self):
+        """Channels of the extra input ``a`` (None without one)."""
+        return None if self.nin is None else kernel_and_bias(self.nin)[0].shape[0] // 2
 
     def compute_output_shape(self, x_shape, a_shape=None, condition_shape=None):
         return x_shape

@@ -92,12 +92,14 @@ class WeightNormalization(keras.layers.Wrapper):
 def frozen_kernels(model):
     """Computes the normalized kernel of every :class:`WeightNormalization` in
     ``model`` once, where the block starts, and has the layers use those
-    tensors inside the block.
+    tensors inside the block; likewise the kernel parts that the model's
+    ``sampling_kernel_parts()`` returns, if it has one (see :func:`frozen_part`).
 
     For a compiled loop that calls the layers at every step (sampling): XLA
     hoists loop-invariant work out of a loop but not out of a branch inside it,
-    so each branch taken would normalize its kernels again, reading and writing
-    all of them (at the paper's size, tens of MB per step).
+    and it does not hoist slices of a kernel at all, so each step would
+    recompute them, reading and writing the kernels (at the paper's size, tens
+    of MB per step).
     """
     layers = [model] + list(model._flatten_layers(include_self=False))
     kernels = {
@@ -105,9 +107,21 @@ def frozen_kernels(model):
     }
     token = _FROZEN_KERNELS.set(kernels)
     try:
+        parts = getattr(model, "sampling_kernel_parts", None)
+        if parts is not None:
+            kernels.update(parts())
         yield
     finally:
         _FROZEN_KERNELS.reset(token)
+
+
+def frozen_part(key, compute):
+    """``compute()``, or the tensor that :func:`frozen_kernels` holds under
+    ``key`` (a hashable naming a part of a layer's kernels) inside it."""
+    frozen = _FROZEN_KERNELS.get()
+    if frozen is not None and key in frozen:
+        return frozen[key]
+    return compute()
 
 
 def data_dependent_init(model, inputs):

@@ -260,6 +260,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         condition = self._condition(condition)
         outputs, maps = self._unet(self.preprocess(images), condition, False, record=True)
         maps["params"] = ops.zeros_like(outputs[:, 0, 0])
+        batch, nf = ops.shape(outputs)[0], self.num_filters
+        for level in self._levels():
+            for key in self._pass_keys("ul", "rows", level):
+                channels = 2 * nf if key.startswith("ul_pre2") else nf
+                maps[key] = ops.zeros((batch, 1, self._level_width(level), channels))
         return maps
 
     def cached_row_step(self, cache, images, i, condition=None):
@@ -272,10 +277,16 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 method = self._u_up if direction == "up" else self._u_down
                 group = functools.partial(method, level=level, r=i // 2**level, condition=condition)
                 self._run_group(maps, fresh, due, "u", direction, level, i // 2**level, None, group)
+        for level in self._levels():
+            due = None if level == 0 else ops.equal(i % 2**level, 0)
+            group = functools.partial(
+                self._ul_row_terms, level=level, r=i // 2**level, condition=condition
+            )
+            self._run_group(maps, fresh, due, "ul", "rows", level, i // 2**level, None, group)
         return maps
 
     def cached_step(self, cache, images, i, j, c, condition=None):
-        condition = self._condition(condition)
+        del condition  # in the row terms
         maps = self._with_pixel(cache, images, i, j)
         fresh = {}
         for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
@@ -285,7 +296,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 if level > 0:
                     due = ops.logical_and(ops.equal(i % 2**level, 0), ops.equal(j % 2**level, 0))
                 method = self._ul_up if direction == "up" else self._ul_down
-                group = functools.partial(method, level=level, r=r, c=col, condition=condition)
+                group = functools.partial(method, level=level, r=r, c=col)
                 self._run_group(maps, fresh, due, "ul", direction, level, r, col, group)
         return maps["params"][:, None, None], maps
 
@@ -305,7 +316,16 @@ class PixelCNNPlusPlus(AutoregressiveModel):
 
     def _pass_keys(self, stream, direction, level):
         """The maps that ``stream``'s ``direction`` pass at ``level`` writes (see
-        :meth:`_unet`), the upsampled input of the level above included."""
+        :meth:`_unet`), the upsampled input of the level above included;
+        ``direction="rows"``: the ul blocks' row terms (see :meth:`_ul_row_terms`)."""
+        if direction == "rows":
+            passes = (("up", self.num_resnet), ("down", self._num_down_blocks(level)))
+            return [
+                f"ul_pre{n}_{pass_}_{level}_{k}"
+                for pass_, blocks in passes
+                for k in range(blocks)
+                for n in (1, 2)
+            ]
         if direction == "up":
             blocks = range(self.num_resnet)
             return [f"{stream}_up_{level}_0"] + [
@@ -329,6 +349,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         width = self._level_width(level)
         places = {}
         for key in keys:
+            if key.startswith("ul_pre"):
+                continue
             upsampled = key.endswith(f"_down_{level - 1}_0")
             if c is None:
                 places[key] = (2 * r + 1, 1, 2, 2 * width) if upsampled else (r + 1, 1, 1, width)
@@ -380,7 +402,10 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             return {key: ops.cast(values[key], maps[key].dtype) for key in keys}
 
         def current():
-            return {key: read_window(maps[key], *places[key]) for key in keys}
+            return {
+                key: read_window(maps[key], *places[key]) if key in places else maps[key]
+                for key in keys
+            }
 
         for key, value in ops.cond(due, computed, current).items():
             write(key, value)
@@ -424,7 +449,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         if level > 0:
             put(f"u_down_{level - 1}_0", self.u_upsample[h](x))
 
-    def _ul_up(self, maps, put, read, level, r, c, condition):
+    def _ul_up(self, maps, put, read, level, r, c):
         """Pixel ``(r, c)`` of the ul stream's up pass at ``level``."""
         if level == 0:
             image = read_window(maps["image"], r, c, 2, 3)
@@ -437,18 +462,13 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         put(f"ul_up_{level}_0", x)
         for k, block in enumerate(self.up_ul[level]):
             c1_key = f"ul_up_c1_{level}_{k}"
-            c1 = block.first_step(
-                maps[f"ul_up_{level}_{k}"],
-                r,
-                c,
-                x,
-                a=read(f"u_up_{level}_{k + 1}", r + 1, c + 1, 1, 1),
-            )
+            pre1, pre2 = self._row_terms_at(maps, "up", level, k, c)
+            c1 = block.pixel_first_step(maps[f"ul_up_{level}_{k}"], r, c, x, pre1)
             put(c1_key, c1)
-            x = block.gate_step(maps[c1_key], r, c, x, c1, condition)
+            x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2)
             put(f"ul_up_{level}_{k + 1}", x)
 
-    def _ul_down(self, maps, put, read, level, r, c, condition):
+    def _ul_down(self, maps, put, read, level, r, c):
         """Pixel ``(r, c)`` of the ul stream's down pass at ``level`` and, above
         level 0, its 2 x 2 upsampled pixels in the level above; at level 0 also
         the output parameters there (``"params"``, ``[B, P]``)."""
@@ -456,23 +476,61 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         first = self._down_input(level)[0]
         x = read(first, r + 1, c + 1, 1, 1)
         for m, block in enumerate(self.down_ul[h]):
-            u = read(f"u_down_{level}_{m + 1}", r + 1, c + 1, 1, 1)
             skip = read(f"ul_up_{level}_{self._skip_index(level, m)}", r + 1, c + 1, 1, 1)
             c1_key = f"ul_down_c1_{level}_{m}"
-            c1 = block.first_step(
-                maps[first if m == 0 else f"ul_down_{level}_{m}"],
-                r,
-                c,
-                x,
-                a=ops.concatenate([u, skip], axis=-1),
-            )
+            pre1, pre2 = self._row_terms_at(maps, "down", level, m, c)
+            x_map = maps[first if m == 0 else f"ul_down_{level}_{m}"]
+            c1 = block.pixel_first_step(x_map, r, c, x, pre1, a=skip)
             put(c1_key, c1)
-            x = block.gate_step(maps[c1_key], r, c, x, c1, condition)
+            x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2)
             put(f"ul_down_{level}_{m + 1}", x)
         if level > 0:
             put(f"ul_down_{level - 1}_0", self.ul_upsample[h](x))
         else:
             put("params", self.output_layer(ops.elu(x))[:, 0, 0])
+
+    def _ul_row_terms(self, maps, put, read, level, r, condition):
+        """Row ``r`` of every ul block's :meth:`GatedResnet.row_terms` at
+        ``level`` (``"ul_pre1_..."``, ``"ul_pre2_..."``): each kernel's top row on
+        row ``r - 1`` of the ul maps, and ``nin`` of the u stream's row ``r``
+        (the u part of a down block's extra input ``[u, skip]``), which
+        :meth:`cached_row_step` has just computed."""
+        width, h = self._level_width(level), self.num_hierarchies - 1 - level
+        first = self._down_input(level)[0]
+        for direction, blocks in (("up", self.up_ul[level]), ("down", self.down_ul[h])):
+            for k, block in enumerate(blocks):
+                if direction == "up":
+                    x_key, u_key = f"ul_up_{level}_{k}", f"u_up_{level}_{k + 1}"
+                else:
+                    x_key = first if k == 0 else f"ul_down_{level}_{k}"
+                    u_key = f"u_down_{level}_{k + 1}"
+                pre1, pre2 = block.row_terms(
+                    maps[x_key],
+                    maps[f"ul_{direction}_c1_{level}_{k}"],
+                    r,
+                    a=read(u_key, r + 1, 1, 1, width),
+                    condition=condition,
+                )
+                put(f"ul_pre1_{direction}_{level}_{k}", pre1)
+                put(f"ul_pre2_{direction}_{level}_{k}", pre2)
+
+    def sampling_kernel_parts(self):
+        """The ul blocks' kernel parts for their row terms and pixel steps (see
+        :func:`~keras_pixel.layers.weight_norm.frozen_kernels`); a down block's
+        extra input ``[u, skip]`` splits after the u stream's channels."""
+        parts = {}
+        for level in self._levels():
+            for block in self.up_ul[level]:
+                parts.update(block.sampling_kernel_parts())
+            for block in self.down_ul[self.num_hierarchies - 1 - level]:
+                parts.update(block.sampling_kernel_parts(row_channels=self.num_filters))
+        return parts
+
+    def _row_terms_at(self, maps, direction, level, k, c):
+        """``(pre1, pre2)`` of ul block ``k`` of the ``direction`` pass at column ``c``."""
+        return tuple(
+            read_window(maps[f"ul_pre{n}_{direction}_{level}_{k}"], 0, c, 1, 1) for n in (1, 2)
+        )
 
     def output_distribution(self, outputs, temperature=1.0):
         """The :class:`DiscretizedLogisticMixture` given the network outputs."""

@@ -250,7 +250,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     # resolution) gets its row r (u) or pixel (r, c) (ul) when the full
     # resolution reaches row 2^l r (and column 2^l c): downsampling waits for its
     # last input, and upsampling writes the 2 rows (u) or 2 x 2 pixels (ul) it
-    # produces ahead of their use. A step is a flat sequence of groups, one
+    # produces ahead of their use. Each ul block runs per pixel only what reads
+    # the current row (GatedResnet.pixel_step): its row terms (top kernel row,
+    # biases, nin of the u stream, condition) run at the row's start for the
+    # whole row, halving the kernels a pixel step streams from memory. A step
+    # is a flat sequence of groups, one
     # level's up or down pass of one stream (see _run_group). Two rules keep XLA
     # updating every map in place, where it would otherwise copy whole maps on
     # every step (22.6x one forward pass at paper size): no map is written inside

@@ -313,11 +313,14 @@ class GatedResnet(keras.layers.Layer):
         block reads pixels to the right). Nothing is written.
 
         Args:
-            x_map, c1_map: as in :meth:`row_terms`, also holding the pixels
-                before ``(row, col)`` on the row.
-            row, col: int scalars.
+            x_map: as in :meth:`row_terms`, also holding the pixels before
+                ``(row, col)`` on the row.
+            c1_map: likewise.
+            row: an int scalar.
+            col: an int scalar.
             x: the block's input at the pixel ``[B, 1, 1, filters]``.
-            pre1, pre2: :meth:`row_terms`' values at the pixel, ``[B, 1, 1, *]``.
+            pre1: :meth:`row_terms`' first value at the pixel ``[B, 1, 1, filters]``.
+            pre2: its second ``[B, 1, 1, 2 * filters]``.
             a: the last channels of the extra input there ``[B, 1, 1, C_p]``, or None.
 
         Returns:

@@ -384,7 +384,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
 
         def write(key, value):
             if key not in places:
-                maps[key] = value
+                maps[key] = ops.cast(value, maps[key].dtype)
                 return
             row, col = places[key][:2]
             maps[key] = write_window(maps[key], value, row, col)

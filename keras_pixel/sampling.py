@@ -231,8 +231,8 @@ def fill_in_graph(model, canvas, start, seed, temperature, condition=None, metho
     check_method(method)
     height, width, channels = model.image_shape
     init, run = model._get_sampler(method, SAMPLERS[method])
-    noise = draw_noise(model, seed, tf.shape(canvas)[0])
     _check_start(model, start)
+    noise = draw_noise(model, seed, tf.shape(canvas)[0])
     from_scratch = isinstance(start, int) and start == 0
     cache = init(canvas, condition, from_scratch=from_scratch)
     total = tf.constant(height * width * channels, tf.int32)
@@ -269,8 +269,8 @@ def run_sampler(
     temperature = tf.constant(temperature, tf.float32)
     if condition is not None:
         condition = tf.constant(condition, tf.float32)
-    noise = draw_noise(model, seed, canvas.shape[0], start)
     _check_start(model, start)
+    noise = draw_noise(model, seed, canvas.shape[0], start)
     cache = init(canvas, condition, from_scratch=start == 0)
     bar = None
     # One compiled call per chunk of rows: every call copies the caches in and

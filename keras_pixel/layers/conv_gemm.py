@@ -1,0 +1,100 @@
+"""A padded stride-1 convolution whose backward pass runs as two matrix products.
+
+On CPU, TensorFlow's ``Conv2DBackpropFilter`` takes about as long for 32 output
+channels as for 64, so for the narrowing ``2F -> F`` first convolution of every
+PixelCNN++ gated resnet it is the slowest op of a training step. Here both
+gradients come from one matrix ``D`` built from the output gradient. Flatten
+the padded input to rows ``n`` (``[B * H' * W', C]``): tap ``(i, j)`` of the
+kernel meets row ``n + i * W' + j`` for the output at row ``n``. With ``D[n, t] =
+dY[n - offset_t]`` (the output gradient laid on the padded grid, shifted by each
+tap's offset and stacked on the channels, ``[B * H' * W', T * F]``),
+
+- the kernel gradient is ``X^T D`` (``[C, T * F]``), one product, and
+- the input gradient is ``D K^T``, with the taps of ``K`` stacked the same way.
+
+Rows of ``D`` off the output grid are zero, so padding gets no gradient. The
+forward pass is the plain convolution.
+
+Measured on the 2-core development CPU (benchmarks/README.md): both gradients of
+a 2 x 3, 64 -> 32 convolution at ``[32, 28, 28]`` in 18.5 ms against 29.3 ms for
+``Conv2DBackpropFilter`` + ``Conv2DBackpropInput``, but slower for 64 -> 64, and
+a PixelCNN++ training step 6-9% faster with it on the narrowing convolutions
+only (slower with it on every convolution). :func:`use_gemm_backward` encodes that.
+"""
+
+import tensorflow as tf
+
+
+def use_gemm_backward(input_shape, filters):
+    """Whether :func:`padded_conv2d` pays for a stride-1 convolution from
+    ``input_shape`` ``[B, H, W, C]`` to ``filters`` channels: a known height and
+    width, at most half as many output channels as input channels, and no GPU
+    (where cuDNN's own backward pass is the one to use)."""
+    _, h, w, c = input_shape
+    if h is None or w is None or c is None or 2 * filters > c:
+        return False
+    return not tf.config.list_logical_devices("GPU")
+
+
+def padded_conv2d(x, kernel, pads, bias=None):
+    """``conv2d(pad(x, pads), kernel, VALID) [+ bias]`` with the matrix-product
+    backward pass.
+
+    Args:
+        x: ``[B, H, W, C]``, ``H`` and ``W`` known.
+        kernel: ``[kh, kw, C, F]``.
+        pads: ``((top, bottom), (left, right))`` zero padding; the output is
+            ``[B, H + top + bottom - kh + 1, W + left + right - kw + 1, F]``.
+        bias: ``[F]`` or None.
+
+    Returns:
+        ``[B, H_out, W_out, F]``.
+    """
+
+    def forward(padded, kernel, bias):
+        y = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
+        return y if bias is None else tf.nn.bias_add(y, bias)
+
+    def backward(dy, x, padded, kernel):
+        d_x, d_kernel = _gradients(padded, kernel, dy, x.shape, pads)
+        return (d_x, d_kernel) if bias is None else (d_x, d_kernel, tf.reduce_sum(dy, (0, 1, 2)))
+
+    if bias is None:
+
+        @tf.custom_gradient
+        def conv(x, kernel):
+            padded = tf.pad(x, ((0, 0), *pads, (0, 0)))
+            return forward(padded, kernel, None), lambda dy: backward(dy, x, padded, kernel)
+
+        return conv(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+
+    @tf.custom_gradient
+    def conv_bias(x, kernel, bias):
+        padded = tf.pad(x, ((0, 0), *pads, (0, 0)))
+        return forward(padded, kernel, bias), lambda dy: backward(dy, x, padded, kernel)
+
+    return conv_bias(*(tf.convert_to_tensor(t) for t in (x, kernel, bias)))
+
+
+def _gradients(padded, kernel, dy, x_shape, pads):
+    """``(dL/dx, dL/dkernel)`` from the padded input ``[B, H', W', C]``, the
+    kernel and the output gradient ``dy``."""
+    kh, kw, c, f = kernel.shape
+    batch = tf.shape(padded)[0]
+    hp, wp = padded.shape[1], padded.shape[2]
+    rows = batch * hp * wp
+    dy = tf.pad(dy, ((0, 0), (0, hp - dy.shape[1]), (0, wp - dy.shape[2]), (0, 0)))
+    dy = tf.reshape(dy, (rows, f))
+    offsets = [i * wp + j for i in range(kh) for j in range(kw)]
+    most = max(offsets)
+    dy = tf.concat([tf.zeros((most, f), dy.dtype), dy], axis=0)
+    d = tf.concat([dy[most - o : most - o + rows] for o in offsets], axis=1)
+
+    d_kernel = tf.matmul(tf.reshape(padded, (rows, c)), d, transpose_a=True)
+    d_kernel = tf.transpose(tf.reshape(d_kernel, (c, kh, kw, f)), (1, 2, 0, 3))
+
+    taps = tf.reshape(tf.transpose(kernel, (0, 1, 3, 2)), (kh * kw * f, c))
+    d_padded = tf.reshape(tf.matmul(d, taps), (batch, hp, wp, c))
+    (top, _), (left, _) = pads
+    d_x = tf.slice(d_padded, (0, top, left, 0), (-1, x_shape[1], x_shape[2], -1))
+    return d_x, d_kernel

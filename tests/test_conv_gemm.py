@@ -60,6 +60,27 @@ def test_unknown_batch_inside_a_graph():
     np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "x_shape, kernel_shape, pads, message",
+    [
+        ((2, None, 5, 8), (2, 3, 8, 4), ((1, 0), (1, 1)), "H and W known"),
+        ((2, 5, 8), (2, 3, 8, 4), ((1, 0), (1, 1)), "H and W known"),
+        ((2, 6, 5, 8), (2, 3, 6, 4), ((1, 0), (1, 1)), "kernel"),
+        ((2, 6, 5, 8), (2, 3, 8, 4), ((1, 0), (-1, 1)), "negative"),
+        ((2, 1, 1, 8), (2, 3, 8, 4), ((0, 0), (0, 0)), "larger"),
+    ],
+)
+def test_bad_shapes_are_refused(x_shape, kernel_shape, pads, message):
+    with pytest.raises(ValueError, match=message):
+        if None in x_shape:
+            tf.function(
+                lambda x: padded_conv2d(x, tf.zeros(kernel_shape), pads),
+                input_signature=[tf.TensorSpec(x_shape)],
+            ).get_concrete_function()
+        else:
+            padded_conv2d(tf.zeros(x_shape), tf.zeros(kernel_shape), pads)
+
+
 def test_only_narrowing_convolutions_with_known_size_take_it():
     assert use_gemm_backward((None, 28, 28, 64), 32)
     assert not use_gemm_backward((None, 28, 28, 64), 64)

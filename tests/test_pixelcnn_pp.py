@@ -34,12 +34,15 @@ def _dependence(layer, shape, position):
 
 
 def test_shifted_convolution_receptive_fields():
-    down = _dependence(DownShiftedConv2D(2), (5, 5, 1), (2, 2))
-    np.testing.assert_array_equal(down[1:3, 1:4], 1)
-    assert down.sum() == 6
-    right = _dependence(DownRightShiftedConv2D(2), (5, 5, 1), (2, 2))
-    np.testing.assert_array_equal(right[1:3, 1:3], 1)
-    assert right.sum() == 4
+    # 1 input channel: TensorFlow's backward pass; 4: conv_gemm's (narrowing).
+    for channels in (1, 4):
+        assert DownShiftedConv2D(2)._gemm_backward((1, 5, 5, channels)) == (channels == 4)
+        down = _dependence(DownShiftedConv2D(2), (5, 5, channels), (2, 2))
+        np.testing.assert_array_equal(down[1:3, 1:4], 1)
+        assert down.sum() == 6
+        right = _dependence(DownRightShiftedConv2D(2), (5, 5, channels), (2, 2))
+        np.testing.assert_array_equal(right[1:3, 1:3], 1)
+        assert right.sum() == 4
     strided = _dependence(DownShiftedConv2D(2, strides=2), (6, 6, 1), (1, 1))
     assert strided[3:].sum() == 0, "a strided output sees no row below its block"
     for layer in (DownShiftedConv2DTranspose(2), DownRightShiftedConv2DTranspose(2)):

@@ -30,6 +30,8 @@ def use_gemm_backward(input_shape, filters):
     ``input_shape`` ``[B, H, W, C]`` to ``filters`` channels: a known height and
     width, at most half as many output channels as input channels, and no GPU
     (where cuDNN's own backward pass is the one to use)."""
+    if len(input_shape) != 4:
+        return False
     _, h, w, c = input_shape
     if h is None or w is None or c is None or 2 * filters > c:
         return False
@@ -50,30 +52,40 @@ def padded_conv2d(x, kernel, pads, bias=None):
     Returns:
         ``[B, H_out, W_out, F]``.
     """
-
-    def forward(padded, kernel, bias):
-        y = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
-        return y if bias is None else tf.nn.bias_add(y, bias)
-
-    def backward(dy, x, padded, kernel):
-        d_x, d_kernel = _gradients(padded, kernel, dy, x.shape, pads)
-        return (d_x, d_kernel) if bias is None else (d_x, d_kernel, tf.reduce_sum(dy, (0, 1, 2)))
-
-    if bias is None:
-
-        @tf.custom_gradient
-        def conv(x, kernel):
-            padded = tf.pad(x, ((0, 0), *pads, (0, 0)))
-            return forward(padded, kernel, None), lambda dy: backward(dy, x, padded, kernel)
-
-        return conv(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+    args = [tf.convert_to_tensor(t) for t in (x, kernel) + (() if bias is None else (bias,))]
+    _check(args[0].shape, args[1].shape, pads)
 
     @tf.custom_gradient
-    def conv_bias(x, kernel, bias):
+    def conv(x, kernel, *bias):
         padded = tf.pad(x, ((0, 0), *pads, (0, 0)))
-        return forward(padded, kernel, bias), lambda dy: backward(dy, x, padded, kernel)
+        y = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
+        if bias:
+            y = tf.nn.bias_add(y, bias[0])
 
-    return conv_bias(*(tf.convert_to_tensor(t) for t in (x, kernel, bias)))
+        def grad(dy):
+            d_x, d_kernel = _gradients(padded, kernel, dy, x.shape, pads)
+            return (d_x, d_kernel, *(tf.reduce_sum(dy, (0, 1, 2)) for _ in bias))
+
+        return y, grad
+
+    return conv(*args)
+
+
+def _check(x_shape, kernel_shape, pads):
+    if len(x_shape) != 4 or x_shape[1] is None or x_shape[2] is None:
+        raise ValueError(f"padded_conv2d needs x [B, H, W, C] with H and W known, got {x_shape}.")
+    if len(kernel_shape) != 4 or kernel_shape[2] != x_shape[3]:
+        raise ValueError(
+            f"padded_conv2d needs a kernel [kh, kw, {x_shape[3]}, F] for x {x_shape}, "
+            f"got {kernel_shape}."
+        )
+    (top, bottom), (left, right) = pads
+    if min(top, bottom, left, right) < 0:
+        raise ValueError(f"pads must not be negative, got {pads}.")
+    if x_shape[1] + top + bottom < kernel_shape[0] or x_shape[2] + left + right < kernel_shape[1]:
+        raise ValueError(
+            f"The kernel {kernel_shape[:2]} is larger than x {x_shape} padded by {pads}."
+        )
 
 
 def _gradients(padded, kernel, dy, x_shape, pads):

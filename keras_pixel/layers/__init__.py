@@ -1,5 +1,6 @@
 """Keras layers of the package."""
 
+from keras_pixel.layers.dropout import ByteDropout
 from keras_pixel.layers.gated_block import GatedBlock
 from keras_pixel.layers.lstm import DiagonalBiLSTM, RowLSTM
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
@@ -16,6 +17,7 @@ from keras_pixel.layers.shifted_conv import (
 from keras_pixel.layers.weight_norm import WeightNormalization
 
 __all__ = [
+    "ByteDropout",
     "CategoricalHead",
     "DiagonalBiLSTM",
     "DownRightShiftedConv2D",

@@ -95,12 +95,12 @@ def _gradients(padded, kernel, dy, x_shape, pads):
     batch = tf.shape(padded)[0]
     hp, wp = padded.shape[1], padded.shape[2]
     rows = batch * hp * wp
-    dy = tf.pad(dy, ((0, 0), (0, hp - dy.shape[1]), (0, wp - dy.shape[2]), (0, 0)))
-    dy = tf.reshape(dy, (rows, f))
+    # One zero image in front of the batch: the rows before the first output
+    # that the shifted copies of dy start from (every offset is < hp * wp).
+    dy = tf.pad(dy, ((1, 0), (0, hp - dy.shape[1]), (0, wp - dy.shape[2]), (0, 0)))
+    dy = tf.reshape(dy, (-1, f))
     offsets = [i * wp + j for i in range(kh) for j in range(kw)]
-    most = max(offsets)
-    dy = tf.concat([tf.zeros((most, f), dy.dtype), dy], axis=0)
-    d = tf.concat([dy[most - o : most - o + rows] for o in offsets], axis=1)
+    d = tf.concat([dy[hp * wp - o : hp * wp - o + rows] for o in offsets], axis=1)
 
     d_kernel = tf.matmul(tf.reshape(padded, (rows, c)), d, transpose_a=True)
     d_kernel = tf.transpose(tf.reshape(d_kernel, (c, kh, kw, f)), (1, 2, 0, 3))

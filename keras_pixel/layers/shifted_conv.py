@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_pixel.layers.conv_gemm import padded_conv2d, use_gemm_backward
+from keras_pixel.layers.dropout import ByteDropout
 from keras_pixel.layers.incremental import (
     conv_valid,
     correlate,
@@ -185,7 +186,8 @@ class GatedResnet(keras.layers.Layer):
     Args:
         filters: channels of ``x`` and of the output.
         shift: ``"down"`` (2 x 3 kernels) or ``"down_right"`` (2 x 2 kernels).
-        dropout: dropout rate between the two convolutions (training only).
+        dropout: dropout rate between the two convolutions (training only;
+            :class:`~keras_pixel.layers.ByteDropout`).
         weight_norm: wrap the convolutions in :class:`WeightNormalization`.
     """
 
@@ -201,7 +203,7 @@ class GatedResnet(keras.layers.Layer):
         dtype = dict(dtype=self.dtype_policy)
         self.conv1 = _maybe_normalized(conv(self.filters, name="conv1", **dtype), weight_norm)
         self.conv2 = _maybe_normalized(conv(2 * self.filters, name="conv2", **dtype), weight_norm)
-        self.dropout = keras.layers.Dropout(self.dropout_rate)
+        self.dropout = ByteDropout(self.dropout_rate)
         self.nin = None
         self.condition_proj = None
 

@@ -36,6 +36,17 @@ def test_gradient_is_the_mask_times_scale():
     np.testing.assert_array_equal(grad, np.where(y.numpy() != 0, 2.0, 0.0))
 
 
+def test_each_output_depends_only_on_its_own_input():
+    x = tf.random.normal((2, 3, 3, 6), seed=6)
+    layer = ByteDropout(0.5, seed=8)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    jacobian = tape.jacobian(y, x).numpy().reshape(x.shape.num_elements(), -1)
+    np.testing.assert_array_equal(jacobian, np.diag(np.diag(jacobian)))
+    np.testing.assert_array_equal(np.diag(jacobian), np.where(y.numpy() != 0, 2.0, 0.0).ravel())
+
+
 def test_identity_outside_training_and_seeded_draws():
     x = tf.random.normal((4, 6, 6, 8), seed=2)
     layer = ByteDropout(0.5, seed=11)

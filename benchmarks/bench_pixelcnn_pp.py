@@ -156,6 +156,8 @@ def main():
         help="TFP recompiles every step under XLA: keep this small",
     )
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not os.path.isdir(args.mnist_dir):
         sys.exit(f"MNIST not found at {args.mnist_dir}")
     print(f"# {HPARAMS}, batch {args.batch}, 28x28x1 real MNIST, Adam lr 1e-3")

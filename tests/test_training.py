@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 from zoo_sizes import SMALL
 
@@ -65,6 +66,27 @@ def test_a_mirrored_step_is_the_single_device_step_on_the_global_batch():
         assert r["update"] > 1e-4, (name, r)
         assert r["diff"] <= 1e-4 * r["update"], (name, r)
         np.testing.assert_allclose(r["loss"][1], r["loss"][0], rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_an_empty_batch_gives_empty_outputs_in_a_graph(name):
+    """A replica's share of a last, partial batch may be empty. TensorFlow's oneDNN
+    convolution (on by default on Intel CPUs with AVX512_VNNI/AMX) gets the output
+    shape of an empty batch wrong, which crashed the multi-worker test there."""
+    model = _small(name)
+    images, labels = _batch(model, n=2)
+    condition = None if labels is None else keras.ops.one_hot(labels, 10)
+
+    @tf.function(reduce_retracing=True)
+    def outputs(x, condition):
+        return model(x if condition is None else (x, condition))
+
+    full = outputs(tf.constant(images), condition)
+    empty = outputs(tf.constant(images[:0]), None if condition is None else condition[:0])
+    for got, want in zip(keras.tree.flatten(empty), keras.tree.flatten(full), strict=True):
+        assert tuple(got.shape) == (0, *want.shape[1:])
+    empty_labels = None if labels is None else labels[:0]
+    assert model.log_prob(images[:0], labels=empty_labels).shape == (0,)
 
 
 def _free_port():

@@ -32,6 +32,33 @@ def _multi_worker_logs(logs):
     return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
 
 
+def _unless_empty(forward, x, condition):
+    """``forward(x, condition)``, or its outputs for an empty batch without running it.
+
+    TensorFlow's oneDNN ``Conv2D`` (on by default on CPUs with AVX512_VNNI or AMX)
+    returns ``[0, H, W, C_in]`` instead of ``[0, H, W, filters]`` for an empty
+    batch, and the next convolution then fails ("input depth must be evenly
+    divisible by filter depth"). Empty batches are normal under ``tf.distribute``:
+    a replica's share of a last, partial evaluation batch may hold no image. For
+    those, the network runs on one blank image and its outputs are cut to none.
+    A batch known to be non-empty when traced takes no branch at all.
+    """
+    batch = x.shape[0]
+    if batch is not None and batch > 0:
+        return forward(x, condition)
+
+    def empty():
+        blank_x = ops.zeros((1, *x.shape[1:]), x.dtype)
+        blank_condition = (
+            None if condition is None else ops.zeros((1, *condition.shape[1:]), condition.dtype)
+        )
+        return keras.tree.map_structure(lambda t: t[:0], forward(blank_x, blank_condition))
+
+    if batch == 0:
+        return empty()
+    return tf.cond(tf.shape(x)[0] > 0, lambda: forward(x, condition), empty)
+
+
 class AutoregressiveModel(keras.Model):
     """Base class of the autoregressive image models.
 
@@ -127,7 +154,10 @@ class AutoregressiveModel(keras.Model):
 
     def call(self, inputs, training=False):
         images, labels = self._split_inputs(inputs)
-        return self.forward(self.preprocess(images), self._condition(labels), training=training)
+        x, condition = self.preprocess(images), self._condition(labels)
+        return _unless_empty(
+            lambda x, condition: self.forward(x, condition, training=training), x, condition
+        )
 
     def _split_inputs(self, inputs):
         if isinstance(inputs, dict):

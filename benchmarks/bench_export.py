@@ -36,7 +36,7 @@ def prepare(name, folder):
     from keras_pixel import zoo
     from keras_pixel.export import export
 
-    model = zoo.load(name)
+    model = zoo.load(name, weights=None)
     model.save_weights(os.path.join(folder, "model.weights.h5"))
     images = np.random.default_rng(0).integers(0, 256, (BATCH, *model.image_shape), np.uint8)
     np.save(os.path.join(folder, "images.npy"), images)

@@ -29,7 +29,7 @@ def ours(shape, batch, method, preset=None, repeats=1):
     from keras_pixel.models import PixelCNNPlusPlus
 
     if preset:
-        model = zoo.load(preset)
+        model = zoo.load(preset, weights=None)
     else:
         model = PixelCNNPlusPlus(image_shape=tuple(shape), dropout=0.0, **HPARAMS)
     start = time.perf_counter()
@@ -57,7 +57,7 @@ def forward_pass(batch, preset, repeats=3):
 
     from keras_pixel import zoo
 
-    model = zoo.load(preset)
+    model = zoo.load(preset, weights=None)
     images = np.random.default_rng(0).integers(0, 256, (batch, *model.image_shape), np.uint8)
     fn = tf.function(lambda x: model(x, training=False))
     fn(images).numpy()

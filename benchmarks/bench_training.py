@@ -75,7 +75,7 @@ def worker_throughput(name, overrides, batch_size, steps, xla, policy="float32",
     keras.config.set_dtype_policy(policy)
     strategy = training.get_strategy("mirrored" if devices > 1 else "default")
     with strategy.scope():
-        model = zoo.load(name, **overrides)
+        model = zoo.load(name, weights=None, **overrides)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
     h, w, c = model.image_shape
     images = np.random.default_rng(0).integers(0, 256, (batch_size * 4, h, w, c), np.uint8)
@@ -105,7 +105,7 @@ def worker_mnist(name, overrides, mnist_dir, steps, batch_size, xla):
 
     train, train_labels = data.load_mnist_idx(mnist_dir, "train")
     test, test_labels = data.load_mnist_idx(mnist_dir, "test")
-    model = zoo.load(name, **overrides)
+    model = zoo.load(name, weights=None, **overrides)
     if not model.conditional:
         train_labels = test_labels = None
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)

@@ -46,7 +46,7 @@ def main():
     model.fit(data.make_dataset(train, batch_size=32, seed=0), epochs=args.epochs, verbose=2)
     after = model.bits_per_dim(test)
 
-    scratch = zoo.load("pixelcnn_mnist")
+    scratch = zoo.load("pixelcnn_mnist", weights=None)
     scratch.compile(optimizer=keras.optimizers.Adam(1e-3))
     scratch.fit(data.make_dataset(train, batch_size=32, seed=0), epochs=args.epochs, verbose=2)
     print(

@@ -10,6 +10,7 @@ import time
 EPILOG = """\
 examples:
   keras-pixel list
+  keras-pixel sample pixelcnn_mnist --num 16 --output mnist.png   (the shipped weights)
   keras-pixel train pixelcnn_digits --dataset digits --output runs/digits
   keras-pixel evaluate pixelcnn_digits --weights runs/digits/model.keras --dataset digits
   keras-pixel sample pixelcnn_digits --weights runs/digits/model.keras --num 16 --output s.png
@@ -36,12 +37,34 @@ def _parse_overrides(items):
     return overrides
 
 
-def _load_model(args):
+def _weights_arg(args, fresh_by_default=False):
+    """The ``weights=`` of ``zoo.load`` for ``--weights``: the shipped weights by
+    default (``train``: fresh ones), ``none`` for fresh ones. An entry that ships
+    none is refused unless ``--weights`` names a file or says ``none``: a sample
+    grid of noise from an untrained model is never what was asked for."""
+    from keras_pixel import zoo
+
+    if args.weights is None:
+        if fresh_by_default:
+            return None
+        if not zoo.get_preset(args.model).has_weights:
+            raise ValueError(
+                f"{args.model} ships no pretrained weights (see `keras-pixel list`): pass "
+                "--weights FILE (a .keras or .weights.h5 you trained, or an http(s) URL) or "
+                "--weights none for fresh, untrained weights."
+            )
+        return "pretrained"
+    if args.weights.lower() == "none":
+        return None
+    return args.weights
+
+
+def _load_model(args, fresh_by_default=False):
     from keras_pixel import zoo
 
     return zoo.load(
         args.model,
-        weights=args.weights,
+        weights=_weights_arg(args, fresh_by_default),
         file_hash=args.weights_sha256,
         **_parse_overrides(args.override),
     )
@@ -134,7 +157,7 @@ def cmd_train(args):
     if args.dtype_policy:
         keras.config.set_dtype_policy(args.dtype_policy)
     with strategy.scope():
-        model = _load_model(args)
+        model = _load_model(args, fresh_by_default=True)
         jit_compile = args.jit_compile
         if jit_compile is None:
             jit_compile = model.xla_faster and model.image_shape[0] * model.image_shape[1] >= 256
@@ -329,8 +352,9 @@ def build_parser():
 
     def model_args(
         p,
-        weights_help="weights to load: 'pretrained' (shipped with the package), "
-        "a .keras or .weights.h5 file, or an http(s) URL",
+        weights_help="weights to load: by default the pretrained weights shipped with the "
+        "package (an entry without them is refused); a .keras or .weights.h5 file; an "
+        "http(s) URL; 'pretrained'; or 'none' for fresh, untrained weights",
     ):
         p.add_argument("model", metavar="MODEL", help="zoo name, see `keras-pixel list`")
         p.add_argument("--weights", default=None, help=weights_help)
@@ -363,7 +387,11 @@ def build_parser():
         help="train a zoo model with model.fit; writes model.keras, "
         "samples.png and metrics.json to --output",
     )
-    model_args(p, "weights to start from (fine-tuning)")
+    model_args(
+        p,
+        "weights to start from (fine-tuning): 'pretrained', a .keras or .weights.h5 file, "
+        "or an http(s) URL (default: fresh weights)",
+    )
     data_args(p, default=None)
     p.add_argument("--epochs", type=int, default=None, help="default: the preset's recipe")
     p.add_argument("--batch-size", type=int, default=None)

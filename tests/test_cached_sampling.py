@@ -192,7 +192,7 @@ def _labels(model, num):
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_cached_equals_naive_for_every_zoo_architecture(name):
-    model = zoo.load(name, **SMALL.get(name, {}))
+    model = zoo.load(name, weights=None, **SMALL.get(name, {}))
     height = model.image_shape[0]
     labels = _labels(model, 2)
     naive = model.sample(2, seed=11, method="naive", labels=labels)

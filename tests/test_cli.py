@@ -199,3 +199,35 @@ def test_sample_methods_write_the_same_grid(trained, tmp_path):
         assert main(args) == 0
         grids[method] = np.asarray(Image.open(out))
     np.testing.assert_array_equal(grids["cached"], grids["naive"])
+
+
+def test_commands_refuse_an_entry_without_weights_unless_told(capsys, tmp_path):
+    for command in (
+        ["sample", "pixelcnn_digits", "--num", "1", "--output", str(tmp_path / "s.png")],
+        ["evaluate", "pixelcnn_digits", "--max-images", "4"],
+        ["complete", "pixelcnn_digits", "--known-rows", "4", "--num", "1"],
+        ["export", "pixelcnn_digits", str(tmp_path / "export")],
+    ):
+        assert main([*command, *TINY]) == 2, command
+        err = capsys.readouterr().err
+        assert "ships no pretrained weights" in err and "--weights none" in err, command
+    assert not (tmp_path / "s.png").exists() and not (tmp_path / "export").exists()
+    out = tmp_path / "fresh.png"
+    assert main(["sample", "pixelcnn_digits", "--num", "1", "--weights", "none", "--output",
+                 str(out), "--method", "naive", *TINY]) == 0  # fmt: skip
+    assert out.exists()
+
+
+def test_evaluate_uses_the_shipped_weights_by_default(capsys, tmp_path):
+    from keras_pixel import zoo
+
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), np.uint8)
+    np.savez(tmp_path / "d.npz", test_images=images)
+    spec = f"npz:{tmp_path / 'd.npz'}"
+    assert main(["evaluate", "pixelcnn_mnist", "--dataset", spec]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = zoo.load("pixelcnn_mnist").bits_per_dim(images)
+    np.testing.assert_allclose(result["bits_per_dim"], expected, rtol=1e-6)
+    assert main(["evaluate", "pixelcnn_mnist", "--dataset", spec, "--weights", "none"]) == 0
+    fresh = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert abs(fresh["bits_per_dim"] - expected) > 0.1

@@ -42,7 +42,7 @@ SAMPLED = ("pixelcnn", "gated_conditional", "pixelcnn_pp_vector_conditional")
 
 def _models():
     models = {
-        family: zoo.load(name, **{**SMALL[name], **extra})
+        family: zoo.load(name, weights=None, **{**SMALL[name], **extra})
         for family, (name, extra) in FAMILIES.items()
     }
     models["pixelcnn_pp_vector_conditional"] = PixelCNNPlusPlus(
@@ -298,7 +298,7 @@ def test_signatures_reject_bad_inputs_with_clear_errors(exported):
 
 
 def test_export_refuses_to_overwrite_a_version_unless_told(tmp_path):
-    model = zoo.load("pixelcnn_mnist", **SMALL["pixelcnn_mnist"])
+    model = zoo.load("pixelcnn_mnist", weights=None, **SMALL["pixelcnn_mnist"])
     first = export_saved_model(model, tmp_path, "m", version=3)
     assert first == str(tmp_path / "m" / "3")
     stamp = os.path.getmtime(os.path.join(first, "saved_model.pb"))
@@ -312,7 +312,7 @@ def test_export_refuses_to_overwrite_a_version_unless_told(tmp_path):
 
 
 def test_a_failed_export_leaves_no_version_folder(tmp_path, monkeypatch):
-    model = zoo.load("pixelcnn_mnist", **SMALL["pixelcnn_mnist"])
+    model = zoo.load("pixelcnn_mnist", weights=None, **SMALL["pixelcnn_mnist"])
     from keras.src.export.saved_model_export_archive import SavedModelExportArchive
 
     real_write_out = SavedModelExportArchive.write_out
@@ -331,7 +331,7 @@ def test_a_failed_export_leaves_no_version_folder(tmp_path, monkeypatch):
 
 
 def test_export_checks_its_arguments(tmp_path):
-    model = zoo.load("pixelcnn_mnist", **SMALL["pixelcnn_mnist"])
+    model = zoo.load("pixelcnn_mnist", weights=None, **SMALL["pixelcnn_mnist"])
     with pytest.raises(ValueError, match="version must be a positive int"):
         export_saved_model(model, tmp_path, "m", version=0)
     with pytest.raises(ValueError, match="model_name"):

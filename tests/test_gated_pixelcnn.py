@@ -191,7 +191,7 @@ def trained_conditional(digits):
     from keras_pixel import data
 
     train, train_labels = data.load_digits("train")
-    model = zoo.load("gated_pixelcnn_digits_conditional", num_layers=2, filters=24)
+    model = zoo.load("gated_pixelcnn_digits_conditional", weights=None, num_layers=2, filters=24)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     test, test_labels = data.load_digits("test")
     before = model.evaluate(test, test_labels, verbose=0, return_dict=True)["bits_per_dim"]

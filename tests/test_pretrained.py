@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -47,7 +48,39 @@ def test_readme_zoo_table_is_current():
     [n for n in zoo.list_models() if n != "gated_pixelcnn_cifar"],  # 128M: too big here
 )
 def test_parameter_counts_of_the_registry(name):
-    assert zoo.load(name).count_params() == zoo.info(name)["parameters"]
+    assert zoo.load(name, weights=None).count_params() == zoo.info(name)["parameters"]
+
+
+def _same_weights(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+
+
+def test_load_gives_the_shipped_weights_by_default_and_fresh_ones_on_request():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default = zoo.load("pixelcnn_mnist")
+        fresh = zoo.load("pixelcnn_mnist", weights=None)
+        same_shapes = zoo.load("pixelcnn_mnist", dtype="float32")
+    assert _same_weights(default, zoo.load("pixelcnn_mnist", weights="pretrained"))
+    assert _same_weights(same_shapes, default)
+    assert not _same_weights(fresh, default)
+
+
+def test_an_entry_without_weights_warns_that_it_is_untrained():
+    with pytest.warns(UserWarning, match=r"No pretrained weights.*pixelcnn_digits.*weights=None"):
+        model = zoo.load("pixelcnn_digits", num_layers=1)
+    assert model.num_layers == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zoo.load("pixelcnn_digits", weights=None, num_layers=1)
+
+
+def test_overrides_that_change_the_shapes_give_fresh_weights_and_say_so():
+    with pytest.warns(UserWarning, match=r"do not fit the overridden configuration"):
+        model = zoo.load("pixelcnn_mnist", num_layers=2)
+    assert model.num_layers == 2
+    with pytest.raises(ValueError, match="different architecture"):
+        zoo.load("pixelcnn_mnist", weights="pretrained", num_layers=2)
 
 
 def test_info_gives_the_cards_facts():
@@ -125,7 +158,7 @@ def weights_server(tmp_path):
 def test_url_weights_are_downloaded_once_and_hash_checked(weights_server, tmp_path, monkeypatch):
     served, base, hits = weights_server
     monkeypatch.setattr(registry, "CACHE_DIR", str(tmp_path / "cache"))
-    model = zoo.load("pixelcnn_digits", num_layers=1)
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1)
     model.save_weights(served / "digits.weights.h5")
     digest = zoo.sha256_of(served / "digits.weights.h5")
     x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)

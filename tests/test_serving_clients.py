@@ -40,7 +40,7 @@ def _client(name):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    model = zoo.load(NAME, **SMALL[NAME])
+    model = zoo.load(NAME, weights=None, **SMALL[NAME])
     path = export_saved_model(model, tmp_path_factory.mktemp("serving"), NAME, version=1)
     return model, tf.saved_model.load(path).signatures
 

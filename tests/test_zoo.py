@@ -22,7 +22,7 @@ def test_registered_entries():
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_entry_builds_and_is_causal(name):
-    model = zoo.load(name, **SMALL.get(name, {}))
+    model = zoo.load(name, weights=None, **SMALL.get(name, {}))
     assert isinstance(model, AutoregressiveModel)
     log_prob_fn = None
     if model.conditional:
@@ -47,7 +47,7 @@ def test_unknown_name_lists_close_matches():
 
 
 def test_overrides_and_unknown_overrides():
-    model = zoo.load("pixelcnn_digits", num_layers=1, filters=4)
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=4)
     assert model.num_layers == 1 and model.filters == 4
     with pytest.raises(ValueError, match="num_layer"):
         zoo.load("pixelcnn_digits", num_layer=1)
@@ -60,7 +60,7 @@ def test_pretrained_weights_absent_is_a_clear_error():
 
 def test_weights_from_files(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1), dtype=np.uint8)
-    model = zoo.load("pixelcnn_digits", num_layers=1)
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1)
     model.save_weights(tmp_path / "w.weights.h5")
     model.save(tmp_path / "m.keras")
     for path in (tmp_path / "w.weights.h5", tmp_path / "m.keras"):
@@ -73,7 +73,7 @@ def test_bad_weight_files_are_rejected(tmp_path):
     corrupt.write_bytes(b"not an hdf5 file")
     with pytest.raises(ValueError):
         zoo.load("pixelcnn_digits", weights=corrupt)
-    other = zoo.load("pixelcnn_digits", num_layers=1)
+    other = zoo.load("pixelcnn_digits", weights=None, num_layers=1)
     other.save(tmp_path / "other.keras")
     with pytest.raises(ValueError, match="different architecture"):
         zoo.load("pixelcnn_digits", weights=tmp_path / "other.keras")
@@ -92,7 +92,7 @@ def test_register_a_custom_entry():
     )
     try:
         assert "tiny_test_pixelcnn" in zoo.list_models()
-        assert zoo.load("tiny_test_pixelcnn").image_shape == (4, 4, 1)
+        assert zoo.load("tiny_test_pixelcnn", weights=None).image_shape == (4, 4, 1)
         with pytest.raises(ValueError, match="already registered"):
             zoo.register("tiny_test_pixelcnn", PixelCNN, {})
     finally:

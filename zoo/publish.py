@@ -52,7 +52,7 @@ def main():
 
     metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
     name = metrics["model"]
-    model = zoo.load(name)
+    model = zoo.load(name, weights=None)
     source = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
     model.set_weights(source.get_weights())
     weights_dir = os.path.join(ROOT, "keras_pixel", "zoo", "weights")

@@ -2,6 +2,7 @@
 
 from keras_pixel.zoo import presets  # noqa: F401  (registers the entries)
 from keras_pixel.zoo.registry import (
+    SHIPPED,
     Preset,
     UnknownModelError,
     download,
@@ -15,6 +16,7 @@ from keras_pixel.zoo.registry import (
 )
 
 __all__ = [
+    "SHIPPED",
     "Preset",
     "UnknownModelError",
     "download",

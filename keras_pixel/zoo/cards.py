@@ -65,7 +65,10 @@ def render_card(name):
             f"`{trained['sha256'][:16]}…`) |",
         ]
     else:
-        lines.append("| weights | no weights trained yet: `zoo.load(name)` builds it fresh |")
+        lines.append(
+            "| weights | none trained yet: `zoo.load(name)` warns and builds it with fresh "
+            "weights (`weights=None` asks for them without the warning) |"
+        )
     lines += [
         "",
         "## Reproduce",
@@ -82,7 +85,7 @@ def render_card(name):
             "",
             "```python",
             "from keras_pixel import zoo",
-            f'model = zoo.load("{name}", weights="pretrained")',
+            f'model = zoo.load("{name}")  # the pretrained weights; weights=None: fresh',
             "```",
             "",
             "## Samples",

@@ -7,6 +7,7 @@ import importlib.resources
 import inspect
 import os
 import urllib.parse
+import warnings
 from typing import Any
 
 import keras
@@ -258,17 +259,29 @@ def download(url, file_hash):
     return path
 
 
-def load(name, weights=None, file_hash=None, **overrides):
-    """Builds a zoo model, optionally with weights.
+SHIPPED = "default"
+"""The default of :func:`load`'s ``weights``: the shipped weights where the entry
+has them, else fresh weights and a ``UserWarning``."""
+
+
+def load(name, weights=SHIPPED, file_hash=None, **overrides):
+    """Builds a zoo model with its pretrained weights, or with the weights you name.
+
+    Like keras-hub's ``from_preset``, the shipped weights are loaded unless told
+    otherwise.
 
     Args:
         name: a registered name (see :func:`list_models`).
-        weights: None for fresh weights; ``"pretrained"`` for the weights we
-            trained, shipped inside the package and checked against their sha256
-            (an entry without them says so, naming those that have them); a path
-            to a ``.weights.h5`` file or a ``.keras`` archive saved from the same
-            architecture; or an ``http(s)://`` URL of such a file, downloaded once
-            into the Keras cache and checked against ``file_hash``.
+        weights: ``"default"`` (the default): the weights we trained where the
+            entry ships them (see :func:`list_models` with ``pretrained=True``);
+            for an entry without them, or when ``overrides`` change the shapes
+            of the weights, fresh weights and a ``UserWarning`` that says so.
+            None: fresh weights, no warning. ``"pretrained"``: the shipped
+            weights, checked against their sha256, or a ``ValueError`` where
+            there are none. A path to a ``.weights.h5`` file or a ``.keras``
+            archive saved from the same architecture, or an ``http(s)://`` URL
+            of such a file, downloaded once into the Keras cache and checked
+            against ``file_hash``.
         file_hash: sha256 of the file behind a URL (required for URLs; the
             entry's own hash is used when the URL names its packaged file).
         **overrides: constructor arguments that replace the preset's (a smaller
@@ -279,6 +292,8 @@ def load(name, weights=None, file_hash=None, **overrides):
         ``ValueError`` and no model is returned.
     """
     preset = get_preset(name)
+    if isinstance(weights, str) and weights == SHIPPED:
+        return _load_shipped_or_fresh(preset, overrides)
     if isinstance(weights, str) and weights == "pretrained":
         path = pretrained_path(name)
     elif _is_url(weights):
@@ -291,6 +306,36 @@ def load(name, weights=None, file_hash=None, **overrides):
     else:
         path = os.fspath(weights)
     model = preset.build(**overrides)
+    _load_file(model, path, name)
+    return model
+
+
+def _load_shipped_or_fresh(preset, overrides):
+    model = preset.build(**overrides)
+    if not preset.has_weights:
+        warnings.warn(
+            f"No pretrained weights are shipped for {preset.name!r}: this model has fresh, "
+            "untrained weights. Pass weights=None to ask for fresh weights (and silence this "
+            "warning), or weights=PATH to load weights you trained.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return model
+    path = pretrained_path(preset.name)
+    if overrides and _file_shapes(path) != _model_shapes(model):
+        warnings.warn(
+            f"The pretrained weights of {preset.name!r} do not fit the overridden "
+            f"configuration {overrides}: this model has fresh, untrained weights. Pass "
+            "weights=None to ask for fresh weights (and silence this warning).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return model
+    _load_file(model, path, preset.name)
+    return model
+
+
+def _load_file(model, path, name):
     if not os.path.exists(path):
         raise FileNotFoundError(f"No weights file at {path}.")
     try:
@@ -305,12 +350,10 @@ def load(name, weights=None, file_hash=None, **overrides):
             raise ValueError(f"Weights must be a .weights.h5 or .keras file, got {path}.")
     except (OSError, KeyError) as error:
         raise ValueError(f"Could not load weights from {path} into {name!r}: {error}") from error
-    return model
 
 
-def _check_weights_file(model, path):
-    """Refuses a ``.weights.h5`` whose arrays are not the model's (Keras loads a
-    file of a smaller or larger model partially, without a word)."""
+def _file_shapes(path):
+    """Sorted shapes of the arrays in a ``.weights.h5`` file."""
     import h5py
 
     shapes = []
@@ -320,8 +363,18 @@ def _check_weights_file(model, path):
                 shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None
             )
         )
-    expected = sorted(tuple(w.shape) for w in model.weights)
-    if sorted(shapes) != expected:
+    return sorted(shapes)
+
+
+def _model_shapes(model):
+    return sorted(tuple(w.shape) for w in model.weights)
+
+
+def _check_weights_file(model, path):
+    """Refuses a ``.weights.h5`` whose arrays are not the model's (Keras loads a
+    file of a smaller or larger model partially, without a word)."""
+    shapes, expected = _file_shapes(path), _model_shapes(model)
+    if shapes != expected:
         raise ValueError(
             f"{path} holds a different architecture ({len(shapes)} arrays) than the model "
             f"being loaded ({len(expected)} weights)."

@@ -81,7 +81,7 @@ def _load_data(args, model, split):
             f"pass --override image_shape=..."
         )
     if getattr(args, "binarize", False) and split != "train":
-        images = data.binarize(images, seed=0)
+        images = data.binarize(images, seed=0, num_values=model.num_values)
     if getattr(args, "max_images", None):
         images = images[: args.max_images]
         labels = None if labels is None else labels[: args.max_images]
@@ -192,6 +192,7 @@ def cmd_train(args):
         seed=args.seed,
         repeat=bool(args.steps_per_epoch),
         binarize_dynamic=args.binarize,
+        num_values=model.num_values,
         drop_remainder=replicas > 1,
     )
     test_ds = data.make_dataset(test_images, test_labels, batch_size=batch_size, shuffle=False)
@@ -225,7 +226,9 @@ def cmd_train(args):
     test_bpd = model.bits_per_dim(test_images, labels=test_labels)
     model.save(os.path.join(output, "model.keras"))
     samples = model.sample(args.num_samples, seed=args.seed, progress=True, labels=labels)
-    grid = save_image_grid(samples, os.path.join(output, "samples.png"))
+    grid = save_image_grid(
+        samples, os.path.join(output, "samples.png"), num_values=model.num_values
+    )
     metrics = {
         "model": args.model,
         "dataset": args.dataset,
@@ -283,7 +286,7 @@ def cmd_sample(args):
         progress=True,
         labels=_sample_labels(args, model, args.num),
     )
-    print(f"wrote {save_image_grid(samples, args.output)}")
+    print(f"wrote {save_image_grid(samples, args.output, num_values=model.num_values)}")
 
 
 def cmd_complete(args):
@@ -307,10 +310,8 @@ def cmd_complete(args):
     occluded = images.copy()
     occluded[:, args.known_rows :] = 0
     rows = np.concatenate([occluded, completions, images])
-    print(
-        f"wrote {save_image_grid(rows, args.output, ncols=len(images))} "
-        "(rows: occluded, completed, original)"
-    )
+    path = save_image_grid(rows, args.output, ncols=len(images), num_values=model.num_values)
+    print(f"wrote {path} (rows: occluded, completed, original)")
 
 
 def cmd_export(args):

@@ -212,19 +212,33 @@ def load_image_folder(directory, image_size=None, channels=None):
     return np.stack(images), np.array([label for _, label in files], np.int64)
 
 
-def binarize(images, seed=None):
-    """Dynamic binarization: each pixel is 255 with probability ``pixel / 255``, else 0.
+def binarize(images, seed=None, num_values=256):
+    """Dynamic binarization: each pixel is on with probability ``pixel / 255``.
 
     With a fixed ``seed`` (for a test set) the result is always the same; with
     ``seed=None`` every call draws afresh (for training, as in the usual
     binarized-MNIST setup).
 
+    Args:
+        images: uint8 ``[...]`` in [0, 255].
+        seed: int for a fixed draw, None for a fresh one.
+        num_values: the K of the model the images are for: an "on" pixel is
+            ``K - 1``, so 1 for a two-valued model (``num_values=2``), 255 for
+            an 8-bit one.
+
     Returns:
-        uint8 array of the shape of ``images`` with values in {0, 255}.
+        uint8 array of the shape of ``images`` with values in {0, num_values - 1}.
     """
     images = np.asarray(images)
     rng = np.random.default_rng(seed)
-    return np.where(rng.random(images.shape) < images / 255.0, 255, 0).astype(np.uint8)
+    on = _binary_on(num_values)
+    return np.where(rng.random(images.shape) < images / 255.0, on, 0).astype(np.uint8)
+
+
+def _binary_on(num_values):
+    if not 2 <= int(num_values) <= 256:
+        raise ValueError(f"binarization needs num_values in [2, 256], got {num_values!r}.")
+    return int(num_values) - 1
 
 
 def make_dataset(
@@ -236,14 +250,16 @@ def make_dataset(
     repeat=False,
     binarize_dynamic=False,
     drop_remainder=False,
+    num_values=256,
 ):
-    """A ``tf.data`` pipeline over in-memory uint8 images.
+    """A ``tf.data`` pipeline over in-memory images.
 
     Shuffles over the whole set every epoch (before batching), batches,
     optionally binarizes each batch afresh, and prefetches.
 
     Args:
-        images: uint8 ``[N, H, W, C]``.
+        images: uint8 ``[N, H, W, C]`` (any integer dtype for values above 255,
+            e.g. VQ-VAE code maps).
         labels: optional int ``[N]``: the dataset then yields ``(images, labels)``.
         batch_size: images per batch.
         shuffle: reshuffle every epoch.
@@ -253,14 +269,17 @@ def make_dataset(
             epoch (the random state lives in a ``tf.random.Generator`` that
             outlasts the iterators ``fit`` opens per epoch).
         drop_remainder: drop the last, smaller batch.
+        num_values: the model's K, for ``binarize_dynamic``: on pixels become
+            ``K - 1`` (see :func:`binarize`).
 
     Returns:
-        ``tf.data.Dataset`` of uint8 ``[batch, H, W, C]`` (and labels).
+        ``tf.data.Dataset`` of ``[batch, H, W, C]`` images (and labels).
     """
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4:
+    if images.dtype == bool or not np.issubdtype(images.dtype, np.integer) or images.ndim != 4:
         raise ValueError(
-            f"images must be a uint8 array [N, H, W, C], got {images.dtype} {images.shape}."
+            f"images must be a uint8 (or integer) array [N, H, W, C], got {images.dtype} "
+            f"{images.shape}."
         )
     elements = images if labels is None else (images, np.asarray(labels, np.int64))
     ds = tf.data.Dataset.from_tensor_slices(elements)
@@ -276,9 +295,11 @@ def make_dataset(
             else tf.random.Generator.from_seed(seed)
         )
 
+        on = _binary_on(num_values)
+
         def _binarize(x, *rest):
             p = tf.cast(x, tf.float32) / 255.0
-            x = tf.cast(generator.uniform(tf.shape(x)) < p, tf.uint8) * 255
+            x = tf.cast(generator.uniform(tf.shape(x)) < p, tf.uint8) * on
             return (x, *rest) if rest else x
 
         ds = ds.map(_binarize)

@@ -7,21 +7,28 @@ import tempfile
 import numpy as np
 
 
-def image_grid(images, ncols=None, padding=1, scale=None, pad_value=128):
+def image_grid(images, ncols=None, padding=1, scale=None, pad_value=128, num_values=256):
     """Tiles a batch of images into one image.
 
     Args:
-        images: uint8 ``[N, H, W, C]``, C = 1 or 3.
+        images: uint8 ``[N, H, W, C]``, C = 1 or 3; with ``num_values`` other
+            than 256, integers in ``[0, num_values)`` of any integer dtype.
         ncols: images per row (default: about ``sqrt(N)``).
         padding: pixels between cells (after scaling).
         scale: integer nearest-neighbour upscaling of each image; the default
             makes cells at least 64 pixels wide so 8x8 digits stay visible.
         pad_value: gray level of the padding.
+        num_values: values a subpixel takes; other than 256 they are spread over
+            [0, 255] for display (binary images in {0, 1} show black and white).
 
     Returns:
         uint8 ``[rows * (H * scale + padding) + padding, ..., C]``.
     """
     images = np.asarray(images)
+    if num_values != 256 and np.issubdtype(images.dtype, np.integer):
+        if images.size and (images.min() < 0 or images.max() >= num_values):
+            raise ValueError(f"images must lie in [0, {num_values - 1}] (num_values={num_values}).")
+        images = (images.astype(np.int64) * 255 // max(num_values - 1, 1)).astype(np.uint8)
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
         raise ValueError(
             f"images must be uint8 [N, H, W, 1 or 3], got {images.dtype} {images.shape}."

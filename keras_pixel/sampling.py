@@ -248,7 +248,7 @@ def run_sampler(
 
     Args:
         model: an :class:`~keras_pixel.models.AutoregressiveModel`.
-        canvas: uint8 ``[B, H, W, C]``; subpixels before ``start`` are kept.
+        canvas: integer ``[B, H, W, C]``; subpixels before ``start`` are kept.
         start: raster index of the first subpixel to draw, a multiple of
             ``W * C`` (samplers complete whole rows).
         seed: int32 ``[2]`` stateless seed (see :func:`make_seed`).
@@ -258,7 +258,7 @@ def run_sampler(
         condition: float ``[B, D]`` condition vectors for conditional models.
 
     Returns:
-        uint8 numpy ``[B, H, W, C]``.
+        numpy ``[B, H, W, C]`` of ``model.image_dtype`` (uint8 for 8-bit images).
     """
     check_method(method)
     height, width, channels = model.image_shape
@@ -299,4 +299,4 @@ def run_sampler(
         t = stop
     if bar is not None:
         bar.close()
-    return canvas.numpy().astype("uint8")
+    return canvas.numpy().astype(model.image_dtype)

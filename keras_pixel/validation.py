@@ -22,25 +22,27 @@ def normalize_image_shape(image_shape):
 
 
 def check_images(images, image_shape, name="images", max_value=255):
-    """Validates a batch of 8-bit images and returns it as a uint8 numpy array.
+    """Validates a batch of images and returns it as a numpy array of
+    :func:`image_dtype` (uint8 up to 256 values, int32 above).
 
     Args:
-        images: array-like ``[B, H, W, C]`` of integers in [0, 255].
+        images: array-like ``[B, H, W, C]`` of integers in ``[0, max_value]``.
         image_shape: the expected ``(H, W, C)``.
         name: what to call the argument in error messages.
-        max_value: the largest valid value (``2**num_bits - 1``).
+        max_value: the largest valid value, ``num_values - 1`` (255 for 8 bits).
 
     Raises:
         ValueError: for a float or bool dtype, a wrong rank, height, width or
-            channel count, or values outside [0, 255].
+            channel count, or values outside ``[0, max_value]``.
     """
     if isinstance(images, tf.Tensor):
         images = images.numpy()
     array = np.asarray(images)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(
-            f"{name} must be uint8 (or integer) pixel values in [0, 255], got dtype "
-            f"{array.dtype}. Convert floats in [0, 1] with (x * 255).round().astype('uint8')."
+            f"{name} must be uint8 (or integer) pixel values in [0, {max_value}], got dtype "
+            f"{array.dtype}. Convert floats in [0, 1] with (x * {max_value}).round()"
+            f".astype('{image_dtype(max_value + 1)}')."
         )
     if array.ndim != 4:
         raise ValueError(
@@ -60,9 +62,26 @@ def check_images(images, image_shape, name="images", max_value=255):
         )
     if array.size and (array.min() < 0 or array.max() > max_value):
         raise ValueError(
-            f"{name} must lie in [0, {max_value}], got values in [{array.min()}, {array.max()}]."
+            f"{name} must lie in [0, {max_value}] (num_values={max_value + 1}), got values "
+            f"in [{array.min()}, {array.max()}]."
         )
-    return array.astype(np.uint8)
+    return array.astype(image_dtype(max_value + 1))
+
+
+def image_dtype(num_values):
+    """The dtype that holds ``num_values`` subpixel values: uint8 up to 256, else int32."""
+    return "uint8" if num_values <= 256 else "int32"
+
+
+def check_num_values(num_values):
+    """Returns ``num_values`` as an int if it is an integer in [2, 2**31 - 1], else raises."""
+    if (
+        isinstance(num_values, bool)
+        or not isinstance(num_values, numbers.Integral)
+        or not 2 <= num_values < 2**31
+    ):
+        raise ValueError(f"num_values must be an integer >= 2, got {num_values!r}.")
+    return int(num_values)
 
 
 def check_positive_int(value, name):

@@ -125,7 +125,7 @@ def test_pretrained_log_likelihood_matches_the_card(name, mnist_dir):
     images, labels = data.load_mnist_idx(mnist_dir, "test")
     count = measured["slice"]["images"]
     if preset.train.get("binarize"):
-        images = data.binarize(images, seed=0)
+        images = data.binarize(images, seed=0, num_values=preset.config.get("num_values", 256))
     labels = labels[:count] if preset.config.get("num_classes") else None
     model = zoo.load(name, weights="pretrained")
     nats = -model.log_prob(images[:count], labels=labels).astype(np.float64).mean()

@@ -28,7 +28,7 @@ def test_data(name, data_dir):
     preset = zoo.get_preset(name)
     images, labels = data.load(preset.dataset, "test", data_dir=data_dir)
     if preset.train.get("binarize"):
-        images = data.binarize(images, seed=0)
+        images = data.binarize(images, seed=0, num_values=preset.config.get("num_values", 256))
     return images, (labels if preset.config.get("num_classes") else None)
 
 

@@ -1,4 +1,5 @@
-"""The 256-way softmax likelihood of PixelCNN and PixelRNN, on ``tfp.distributions``."""
+"""The K-way softmax likelihood of PixelCNN and PixelRNN (K = 256 for 8-bit images), on
+``tfp.distributions``."""
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -6,6 +7,7 @@ import tensorflow_probability as tfp
 tfd = tfp.distributions
 
 NUM_VALUES = 256
+"""Values of an 8-bit subpixel: the default K."""
 
 
 def _check_temperature(temperature):
@@ -14,26 +16,27 @@ def _check_temperature(temperature):
 
 
 def pixel_categorical(logits, temperature=1.0, event_ndims=3):
-    """A categorical distribution over uint8 images, one 256-way softmax per subpixel.
+    """A categorical distribution over images, one K-way softmax per subpixel.
 
     Args:
-        logits: float ``[..., H, W, C, 256]`` (any number of event dims, see
-            ``event_ndims``). Computed in float32 whatever their dtype.
+        logits: float ``[..., H, W, C, K]`` (any number of event dims, see
+            ``event_ndims``), K >= 2 values per subpixel (256 for 8-bit images).
+            Computed in float32 whatever their dtype.
         temperature: > 0. The logits are divided by it: below 1 sharpens, above 1
             flattens the conditionals.
-        event_ndims: how many dimensions before the 256 values form one event
+        event_ndims: how many dimensions before the K values form one event
             (3 for ``[H, W, C]`` images; 0 for a single subpixel).
 
     Returns:
         ``tfd.Independent(tfd.Categorical(...))`` with event shape
-        ``logits.shape[-1 - event_ndims:-1]`` and integer samples in [0, 255].
+        ``logits.shape[-1 - event_ndims:-1]`` and integer samples in [0, K).
         ``.log_prob(images)`` is the sum over the event of the subpixel log-probs
         in nats; ``.distribution.log_prob(images)`` keeps one value per subpixel.
     """
     _check_temperature(temperature)
     logits = tf.cast(logits, tf.float32)
-    if logits.shape[-1] is not None and logits.shape[-1] != NUM_VALUES:
-        raise ValueError(f"logits must end in {NUM_VALUES} values, got shape {logits.shape}.")
+    if logits.shape[-1] is not None and logits.shape[-1] < 2:
+        raise ValueError(f"logits must end in K >= 2 values, got shape {logits.shape}.")
     if temperature != 1.0:
         logits = logits / tf.cast(temperature, tf.float32)
     return tfd.Independent(
@@ -46,8 +49,8 @@ def subpixel_log_prob(logits, values):
     """Log-probability in nats of each subpixel value under its own softmax.
 
     Args:
-        logits: float ``[..., 256]``.
-        values: integer ``[...]`` in [0, 255].
+        logits: float ``[..., K]``.
+        values: integer ``[...]`` in [0, K).
 
     Returns:
         float32 ``[...]``.
@@ -79,7 +82,7 @@ def inverse_cdf_sample(logits, uniform, temperature=1.0):
 
 
 def sample_subpixel(logits, seed, temperature=1.0):
-    """One stateless draw per row of ``logits`` (``[..., 256]``) -> int32 ``[...]``.
+    """One stateless draw per row of ``logits`` (``[..., K]``) -> int32 ``[...]``.
 
     The same ``seed`` (int32 ``[2]``) and logits always give the same values,
     which is what makes seeded sampling reproducible: one uniform per subpixel

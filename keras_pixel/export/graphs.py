@@ -31,7 +31,7 @@ def condition_spec(model):
 
 def images_spec(model, name="images"):
     """uint8 ``[B, H, W, C]``: the batch is free, the image shape fixed."""
-    return tf.TensorSpec([None, *model.image_shape], tf.uint8, name=name)
+    return tf.TensorSpec([None, *model.image_shape], model.image_dtype, name=name)
 
 
 class _Wrapper(keras.Model):
@@ -183,7 +183,7 @@ def serving_functions(model, method="cached", jit_compile=True):
                 None if condition is None else tf.cast(condition, tf.float32),
                 method,
             )
-        return {"images": tf.cast(canvas, tf.uint8)}
+        return {"images": tf.cast(canvas, model.image_dtype)}
 
     def sample(num_images, seed, temperature, labels=None):
         checks = [tf.debugging.assert_positive(num_images, message="num_images must be >= 1")]

@@ -12,8 +12,10 @@ from keras_pixel.distributions import pixel_categorical
 from keras_pixel.distributions.categorical import inverse_cdf_sample
 from keras_pixel.validation import (
     check_images,
+    check_num_values,
     check_positive_int,
     check_temperature,
+    image_dtype,
     normalize_image_shape,
 )
 
@@ -84,6 +86,9 @@ class AutoregressiveModel(keras.Model):
             ``[B, num_classes]``.
         condition_dim: for a model conditioned on arbitrary vectors ``[B, D]``,
             their size ``D`` (exclusive with ``num_classes``).
+        num_values: K, the values a subpixel takes: images hold integers in
+            ``[0, K)`` (256 for 8-bit images; 2 for binarized images; a VQ-VAE's
+            codebook size for a prior over code maps).
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``, ...).
     """
 
@@ -91,7 +96,9 @@ class AutoregressiveModel(keras.Model):
     #: benchmarks (``benchmarks/README.md``); ``keras-pixel train`` defaults to it.
     xla_faster = True
 
-    def __init__(self, image_shape, num_classes=None, condition_dim=None, **kwargs):
+    def __init__(
+        self, image_shape, num_classes=None, condition_dim=None, num_values=256, **kwargs
+    ):
         super().__init__(**kwargs)
         self._image_shape = normalize_image_shape(image_shape)
         if num_classes is not None and condition_dim is not None:
@@ -103,7 +110,7 @@ class AutoregressiveModel(keras.Model):
             None if condition_dim is None else check_positive_int(condition_dim, "condition_dim")
         )
         self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
-        self._num_values = 256
+        self._num_values = check_num_values(num_values)
         self._samplers = {}
         self._log_prob_fn = None
 
@@ -136,7 +143,7 @@ class AutoregressiveModel(keras.Model):
 
     def _build_from_images(self):
         """Creates every weight by one forward pass on a blank batch."""
-        images = ops.zeros((1, *self._image_shape), dtype="uint8")
+        images = ops.zeros((1, *self._image_shape), dtype=self.image_dtype)
         if self.conditional:
             self((images, ops.zeros((1, self.condition_size))))
         else:
@@ -217,15 +224,23 @@ class AutoregressiveModel(keras.Model):
 
     @property
     def num_values(self):
-        """Values a subpixel takes: 256 for 8-bit images (``2**num_bits`` in general)."""
+        """K, the values a subpixel takes: images hold integers in ``[0, K)`` (256
+        for 8-bit images; ``2**num_bits`` for PixelCNN++)."""
         return self._num_values
+
+    @property
+    def image_dtype(self):
+        """The dtype of the images this model returns: uint8 up to 256 values,
+        int32 above (any integer dtype is accepted as input)."""
+        return image_dtype(self._num_values)
 
     def preprocess(self, images):
         """Integer ``[B, H, W, C]`` in ``[0, num_values)`` -> float in [-1, 1]."""
         dtype = images.dtype if isinstance(images.dtype, str) else images.dtype.name
         if "float" in dtype or dtype == "bool":
             raise ValueError(
-                f"{self.name} takes uint8 (or integer) images in [0, 255], got dtype {dtype}."
+                f"{self.name} takes uint8 (or integer) images in [0, {self._num_values - 1}], "
+                f"got dtype {dtype}."
             )
         images = ops.cast(images, self.compute_dtype)
         return images * (2.0 / (self._num_values - 1)) - 1.0
@@ -425,10 +440,10 @@ class AutoregressiveModel(keras.Model):
         return array.astype(np.float32)
 
     def log_prob(self, images, reduce=True, batch_size=64, labels=None):
-        """Log-likelihood in nats of uint8 images.
+        """Log-likelihood in nats of images.
 
         Args:
-            images: uint8 (or integer) ``[B, H, W, C]`` in [0, 255].
+            images: uint8 (or integer) ``[B, H, W, C]`` in ``[0, num_values)``.
             reduce: if True, one value per image; if False, the conditional
                 log-prob of each subpixel given every subpixel before it in
                 raster order (rows, then columns, then R, G, B).
@@ -489,13 +504,13 @@ class AutoregressiveModel(keras.Model):
                 image ``[num]`` (or one int for all), or condition vectors.
 
         Returns:
-            uint8 numpy ``[num, H, W, C]``.
+            numpy ``[num, H, W, C]`` of :attr:`image_dtype` (uint8 for 8-bit images).
         """
         num = check_positive_int(num, "num")
         condition = self._check_labels(labels, num)
         temperature = check_temperature(temperature)
         method = self._sampling_method(method)
-        canvas = np.zeros((num, *self._image_shape), np.uint8)
+        canvas = np.zeros((num, *self._image_shape), self.image_dtype)
         return sampling.run_sampler(
             self, canvas, 0, sampling.make_seed(seed), temperature, method, progress, condition
         )
@@ -513,7 +528,7 @@ class AutoregressiveModel(keras.Model):
         """Keeps the first ``num_known_rows`` rows of ``images`` and samples the rest.
 
         Args:
-            images: uint8 ``[B, H, W, C]``; rows from ``num_known_rows`` on are ignored.
+            images: integer ``[B, H, W, C]``; rows from ``num_known_rows`` on are ignored.
             num_known_rows: int in [0, H].
             temperature: as in :meth:`sample`.
             seed: as in :meth:`sample`.
@@ -522,8 +537,8 @@ class AutoregressiveModel(keras.Model):
             labels: as in :meth:`sample`, one per image.
 
         Returns:
-            uint8 numpy ``[B, H, W, C]`` whose first ``num_known_rows`` rows equal
-            those of ``images``.
+            numpy ``[B, H, W, C]`` of :attr:`image_dtype` whose first
+            ``num_known_rows`` rows equal those of ``images``.
         """
         images = self._check(images)
         condition = self._check_labels(labels, len(images))

@@ -12,19 +12,20 @@ from keras_pixel.models.base import AutoregressiveModel
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
 class GatedPixelCNN(AutoregressiveModel):
-    """Gated PixelCNN with a 256-way softmax per subpixel, optionally conditional.
+    """Gated PixelCNN with a K-way softmax per subpixel (K = ``num_values``, 256 for
+    8 bits), optionally conditional.
 
     A first :class:`~keras_pixel.layers.GatedBlock` with a ``first_kernel_size``
     kernel (mask A on the horizontal stack) takes the image on both stacks, then
     ``num_layers - 1`` gated blocks with ``kernel_size`` kernels (figure 2 of the
     paper). The last horizontal stack goes through ReLU, a 1x1 mask-B convolution
-    to ``output_filters``, ReLU and a 1x1 mask-B convolution to ``C * 256``
+    to ``output_filters``, ReLU and a 1x1 mask-B convolution to ``C * K``
     logits.
     With ``num_classes`` (or ``condition_dim``) every block adds a projection of
     the one-hot label (or condition vector) before its gates.
 
-    ``model(images)`` or ``model((images, labels))``: uint8 ``[B, H, W, C]`` ->
-    logits ``[B, H, W, C, 256]``.
+    ``model(images)`` or ``model((images, labels))``: integer ``[B, H, W, C]`` in
+    ``[0, K)`` -> logits ``[B, H, W, C, K]``.
 
     Args:
         num_layers: number of gated blocks (>= 1).
@@ -35,6 +36,8 @@ class GatedPixelCNN(AutoregressiveModel):
         first_kernel_size: odd size of the first block's kernel.
         output_filters: width of the 1x1 output layer (divisible by 3 for RGB).
         condition_dim: size of arbitrary condition vectors (instead of classes).
+        num_values: K, the values a subpixel takes (2 for binarized images, a
+            codebook size for a prior over VQ-VAE codes).
         **kwargs: passed to ``keras.Model``.
     """
 
@@ -48,10 +51,15 @@ class GatedPixelCNN(AutoregressiveModel):
         first_kernel_size=7,
         output_filters=1024,
         condition_dim=None,
+        num_values=256,
         **kwargs,
     ):
         super().__init__(
-            image_shape, num_classes=num_classes, condition_dim=condition_dim, **kwargs
+            image_shape,
+            num_classes=num_classes,
+            condition_dim=condition_dim,
+            num_values=num_values,
+            **kwargs,
         )
         if int(num_layers) < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
@@ -68,7 +76,9 @@ class GatedPixelCNN(AutoregressiveModel):
             GatedBlock(self.filters, self.kernel_size, name=f"block_{k}", **common)
             for k in range(1, self.num_layers)
         ]
-        self.head = CategoricalHead(self.output_filters, name="head", **common)
+        self.head = CategoricalHead(
+            self.output_filters, num_values=self.num_values, name="head", **common
+        )
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
@@ -122,5 +132,6 @@ class GatedPixelCNN(AutoregressiveModel):
             kernel_size=self.kernel_size,
             first_kernel_size=self.first_kernel_size,
             output_filters=self.output_filters,
+            num_values=self.num_values,
         )
         return config

@@ -11,15 +11,16 @@ from keras_pixel.models.base import AutoregressiveModel
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
 class PixelCNN(AutoregressiveModel):
-    """PixelCNN with a 256-way softmax per subpixel.
+    """PixelCNN with a K-way softmax per subpixel (K = ``num_values``, 256 for 8 bits).
 
     The paper's architecture (PixelRNN paper, table 1 and figure 5): a 7x7 mask-A
     convolution to 2h channels, ``num_layers`` residual blocks of mask-B
     convolutions, then ReLU, a 1x1 mask-B convolution to ``output_filters``,
-    ReLU and a 1x1 mask-B convolution to ``C * 256`` logits. With RGB images every
+    ReLU and a 1x1 mask-B convolution to ``C * K`` logits. With RGB images every
     layer uses the R -> G -> B channel-group masking.
 
-    ``model(images)``: uint8 ``[B, H, W, C]`` -> logits ``[B, H, W, C, 256]``.
+    ``model(images)``: integer ``[B, H, W, C]`` in ``[0, K)`` -> logits
+    ``[B, H, W, C, K]``.
 
     Args:
         image_shape: ``(H, W, C)``, C = 1 or 3.
@@ -28,6 +29,8 @@ class PixelCNN(AutoregressiveModel):
         output_filters: width of the 1x1 output layer. Divisible by 3 for RGB.
         kernel_size: odd size of the convolutions inside the residual blocks.
         first_kernel_size: odd size of the mask-A input convolution.
+        num_values: K, the values a subpixel takes (2 for binarized images, a
+            codebook size for a prior over VQ-VAE codes).
         **kwargs: passed to ``keras.Model``.
     """
 
@@ -39,9 +42,10 @@ class PixelCNN(AutoregressiveModel):
         output_filters=1024,
         kernel_size=3,
         first_kernel_size=7,
+        num_values=256,
         **kwargs,
     ):
-        super().__init__(image_shape, **kwargs)
+        super().__init__(image_shape, num_values=num_values, **kwargs)
         color_channels = self.image_shape[-1]
         self.num_layers = int(num_layers)
         self.filters = int(filters)
@@ -58,7 +62,9 @@ class PixelCNN(AutoregressiveModel):
             MaskedResidualBlock(self.filters, kernel_size, name=f"block_{k}", **conv)
             for k in range(self.num_layers)
         ]
-        self.head = CategoricalHead(self.output_filters, name="head", **conv)
+        self.head = CategoricalHead(
+            self.output_filters, num_values=self.num_values, name="head", **conv
+        )
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
@@ -97,5 +103,6 @@ class PixelCNN(AutoregressiveModel):
             output_filters=self.output_filters,
             kernel_size=self.kernel_size,
             first_kernel_size=self.first_kernel_size,
+            num_values=self.num_values,
         )
         return config

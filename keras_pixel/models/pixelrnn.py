@@ -14,16 +14,17 @@ KINDS = ("row_lstm", "diagonal_bilstm")
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
 class PixelRNN(AutoregressiveModel):
-    """PixelRNN with a 256-way softmax per subpixel.
+    """PixelRNN with a K-way softmax per subpixel (K = ``num_values``, 256 for 8 bits).
 
     The paper's architecture (section 3 and table 1): a 7x7 mask-A convolution
     to 2h channels, ``num_layers`` LSTM layers (Row LSTM or Diagonal BiLSTM of h
     units) each followed by a 1x1 mask-B convolution back to 2h channels and a
     residual connection, optionally skip connections from every layer to the
     output, then ReLU, a 1x1 mask-B convolution to ``output_filters``, ReLU and a
-    1x1 mask-B convolution to ``C * 256`` logits. RGB channel masking throughout.
+    1x1 mask-B convolution to ``C * K`` logits. RGB channel masking throughout.
 
-    ``model(images)``: uint8 ``[B, H, W, C]`` -> logits ``[B, H, W, C, 256]``.
+    ``model(images)``: integer ``[B, H, W, C]`` in ``[0, K)`` -> logits
+    ``[B, H, W, C, K]``.
 
     Args:
         kind: ``"row_lstm"`` or ``"diagonal_bilstm"``.
@@ -34,6 +35,8 @@ class PixelRNN(AutoregressiveModel):
         skip_connections: also feed every layer's output to the output layers.
         kernel_size: odd k of the Row LSTM's 1 x k convolutions.
         first_kernel_size: odd size of the mask-A input convolution.
+        num_values: K, the values a subpixel takes (2 for binarized images, a
+            codebook size for a prior over VQ-VAE codes).
         **kwargs: passed to ``keras.Model``.
     """
 
@@ -51,9 +54,10 @@ class PixelRNN(AutoregressiveModel):
         skip_connections=False,
         kernel_size=3,
         first_kernel_size=7,
+        num_values=256,
         **kwargs,
     ):
-        super().__init__(image_shape, **kwargs)
+        super().__init__(image_shape, num_values=num_values, **kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}.")
         if int(num_layers) < 1:
@@ -81,7 +85,9 @@ class PixelRNN(AutoregressiveModel):
             MaskedConv2D(2 * self.units, 1, mask_type="B", name=f"residual_{k}", **masked)
             for k in range(self.num_layers)
         ]
-        self.head = CategoricalHead(self.output_filters, name="head", **masked)
+        self.head = CategoricalHead(
+            self.output_filters, num_values=self.num_values, name="head", **masked
+        )
         self._build_from_images()
 
     def forward(self, x, condition=None, training=False):
@@ -141,5 +147,6 @@ class PixelRNN(AutoregressiveModel):
             skip_connections=self.skip_connections,
             kernel_size=self.kernel_size,
             first_kernel_size=self.first_kernel_size,
+            num_values=self.num_values,
         )
         return config

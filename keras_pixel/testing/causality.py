@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_pixel.layers.masking import channel_groups
+from keras_pixel.validation import image_dtype
 
 
 def assert_autoregressive(
@@ -24,7 +25,8 @@ def assert_autoregressive(
 
     Args:
         model: an ``AutoregressiveModel``.
-        images: uint8 ``[B, H, W, C]``; random images if None.
+        images: integer ``[B, H, W, C]`` in ``[0, model.num_values)``; random
+            images if None.
         num_positions: how many subpixels to perturb.
         seed: chooses positions, images and new values.
         atol: tolerance for "unchanged".
@@ -38,16 +40,18 @@ def assert_autoregressive(
     """
     rng = np.random.default_rng(seed)
     shape = tuple(model.image_shape)
+    num_values = getattr(model, "num_values", 256)
     if images is None:
-        images = rng.integers(0, 256, (2, *shape), dtype=np.uint8)
-    images = np.asarray(images, np.uint8)
+        images = rng.integers(0, num_values, (2, *shape))
+    images = np.asarray(images).astype(image_dtype(num_values))
     log_prob_fn = log_prob_fn or (lambda x: model.log_prob(x, reduce=False))
     total = int(np.prod(shape))
     base = np.asarray(log_prob_fn(images)).reshape(len(images), total)
     positions = rng.choice(total - 1, size=min(num_positions, total - 1), replace=False)
     for p in sorted(int(p) for p in positions):
         perturbed = images.reshape(len(images), total).copy()
-        perturbed[:, p] = (perturbed[:, p].astype(np.int64) + rng.integers(64, 192)) % 256
+        shift = rng.integers(max(1, num_values // 4), max(2, 3 * num_values // 4))
+        perturbed[:, p] = (perturbed[:, p].astype(np.int64) + shift) % num_values
         changed = np.asarray(log_prob_fn(perturbed.reshape(images.shape))).reshape(
             len(images), total
         )

@@ -82,14 +82,15 @@ class SampleGrid(keras.callbacks.Callback):
             labels=self._labels(),
         )
         path = os.path.join(self.directory, f"samples_epoch_{done:04d}.png")
-        save_image_grid(images, path)
+        save_image_grid(images, path, num_values=self.model.num_values)
         if self.log_dir is not None:
             import tensorflow as tf
 
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "samples"))
             with self._writer.as_default():
-                tf.summary.image("samples", image_grid(images)[None], step=done)
+                grid = image_grid(images, num_values=self.model.num_values)
+                tf.summary.image("samples", grid[None], step=done)
             self._writer.flush()
 
     def on_train_end(self, logs=None):

@@ -1,7 +1,10 @@
 """keras-pixel: autoregressive image models (the PixelCNN family) in Keras 3.
 
-Submodules load on first use (``keras_pixel.zoo``, ``keras_pixel.models``, ...),
-so ``import keras_pixel`` and ``keras-pixel --help`` do not import TensorFlow.
+``import keras_pixel`` registers every serializable layer, model and
+distribution with Keras (as ``import keras_hub`` does), so
+``keras.models.load_model("m.keras")`` works with nothing else imported. The
+other submodules (``keras_pixel.zoo``, ``keras_pixel.export``, ...) load on
+first use.
 """
 
 import importlib
@@ -26,6 +29,12 @@ _SUBMODULES = (
 __all__ = [*_SUBMODULES, "__version__"]
 
 
+def _register_serializables():
+    for name in ("layers", "distributions", "models"):
+        importlib.import_module(f"keras_pixel.{name}")
+    _check_backend()
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         module = importlib.import_module(f"keras_pixel.{name}")
@@ -42,3 +51,6 @@ def _check_backend():
             "keras-pixel needs the TensorFlow backend of Keras; set KERAS_BACKEND=tensorflow "
             f"(now {keras.backend.backend()!r})."
         )
+
+
+_register_serializables()

@@ -179,3 +179,24 @@ def test_pixelcnn_pp_num_values_is_two_to_the_num_bits():
         image_shape=(2, 2, 1), num_bits=5,
     )  # fmt: skip
     assert model.num_values == 32
+
+
+def test_narrowing_a_256_way_binarized_model_keeps_its_network(monkeypatch):
+    """``zoo/narrow_to_binary.py``: the K=2 twin of a 256-way model sees the same
+    inputs (binary {0, 1} vs {0, 255}) and its logits are the 256-way ones of 0
+    and 255, so its conditionals are those renormalized over the two values."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
+    from narrow_to_binary import narrow
+
+    source = PixelCNN((5, 5, 1), num_layers=1, filters=8, output_filters=16)
+    binary = np.random.default_rng(0).integers(0, 2, (3, 5, 5, 1)).astype(np.uint8)
+    target = narrow(source)
+    assert target.num_values == 2
+    np.testing.assert_allclose(
+        target(binary).numpy(), source(binary * 255).numpy()[..., [0, 255]], rtol=1e-5, atol=1e-5
+    )
+    assert np.all(
+        target.log_prob(binary, reduce=False) >= source.log_prob(binary * 255, reduce=False) - 1e-5
+    )

@@ -48,7 +48,11 @@ def render_card(name):
         "|---|---|",
         f"| model | `keras_pixel.models.{facts['model_class']}` |",
         f"| dataset | {facts['dataset']}"
-        + (" (dynamically binarized: pixels 0 or 1, num_values=2)" if facts["train"].get("binarize") else "")
+        + (
+            " (dynamically binarized: pixels 0 or 1, num_values=2)"
+            if facts["train"].get("binarize")
+            else ""
+        )
         + " |",
         f"| paper | {facts['paper_result'] or '—'} |",
     ]

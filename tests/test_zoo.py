@@ -97,3 +97,38 @@ def test_register_a_custom_entry():
             zoo.register("tiny_test_pixelcnn", PixelCNN, {})
     finally:
         zoo.registry._REGISTRY.pop("tiny_test_pixelcnn")
+
+
+def test_import_keras_pixel_alone_lets_keras_load_a_saved_model(tmp_path):
+    """A fresh process that imports only ``keras_pixel`` and ``keras`` loads a
+    ``.keras`` file of every family (the classes register on ``import keras_pixel``)."""
+    import subprocess
+    import sys
+
+    images = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 1), np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    expected = {}
+    for family, model in {
+        "pixelcnn": PixelCNN((4, 4, 1), num_layers=1, filters=4, output_filters=8),
+        "pixelcnn_pp": zoo.load("pixelcnn_pp_mnist", weights=None, image_shape=(4, 4, 1),
+                                num_filters=4, num_logistic_mix=1, num_hierarchies=1),
+        "row_lstm": zoo.load("row_lstm_mnist", weights=None, image_shape=(4, 4, 1), num_layers=1),
+    }.items():  # fmt: skip
+        model.save(tmp_path / f"{family}.keras")
+        expected[family] = model.log_prob(images)
+    script = (
+        "import sys, json, numpy as np\n"
+        "import keras_pixel, keras\n"
+        "images = np.load(sys.argv[1] + '/images.npy')\n"
+        "out = {f: keras.models.load_model(f'{sys.argv[1]}/{f}.keras').log_prob(images).tolist()\n"
+        "       for f in sys.argv[2:]}\n"
+        "print(json.dumps(out))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), *expected],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    for family, values in expected.items():
+        np.testing.assert_allclose(loaded[family], values, rtol=1e-6)

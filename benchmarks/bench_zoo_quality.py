@@ -1,0 +1,142 @@
+"""Do the zoo's MNIST samples look like digits? A classifier's verdict, per entry.
+
+    python benchmarks/bench_zoo_quality.py --mnist-dir ../shared/data/mnist
+
+Trains a small CNN on real MNIST (>= 98% test accuracy, checked; its weights are
+cached in ``--classifier``), then for every shipped MNIST entry draws 100 samples
+(seed 0, temperature 1, cached sampling) with its pretrained weights and reports:
+
+* unconditional entries: the share of samples the classifier gives some digit
+  with probability >= 0.9 ("digit share"; real test images score about
+  0.95-0.99, printed as the baseline);
+* the class-conditional entry: 10 samples per digit, the share classified as the
+  requested digit ("label accuracy");
+* binarized entries (``num_values=2``): samples shown to the classifier as
+  0/255 images, and the test nats per image from the entry's card.
+
+Prints one table; ``--grids DIR`` also writes each entry's 100 samples as a PNG.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+CONFIDENT = 0.9
+NUM_SAMPLES = 100
+
+
+def train_classifier(mnist_dir, path):
+    """A small CNN on the 60,000 training images; reused from ``path`` if there."""
+    import keras
+
+    from keras_pixel import data
+
+    (train, train_labels), (test, test_labels) = (
+        data.load_mnist_idx(mnist_dir, "train"),
+        data.load_mnist_idx(mnist_dir, "test"),
+    )
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    if os.path.exists(path):
+        model.load_weights(path)
+    else:
+        model.fit(train, train_labels, batch_size=128, epochs=3, verbose=2)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        model.save_weights(path)
+    accuracy = model.evaluate(test, test_labels, verbose=0)[1]
+    if accuracy < 0.98:
+        raise SystemExit(f"classifier test accuracy {accuracy:.4f} < 0.98: delete {path}")
+    return model, accuracy, test
+
+
+def verdict(classifier, images):
+    """``(digit share, predicted digits, max probabilities)`` of uint8 images."""
+    probs = classifier.predict(images, batch_size=256, verbose=0)
+    return float(np.mean(probs.max(axis=1) >= CONFIDENT)), probs.argmax(axis=1), probs.max(axis=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mnist-dir", required=True, help="folder of the MNIST idx files")
+    parser.add_argument(
+        "--classifier",
+        default=os.path.join(
+            os.path.expanduser("~"), ".cache", "keras_pixel", "mnist_cnn.weights.h5"
+        ),
+        help="where the classifier's weights are cached",
+    )
+    parser.add_argument(
+        "--entries", nargs="*", default=None, help="default: every MNIST entry with weights"
+    )
+    parser.add_argument("--grids", default=None, help="write each entry's samples as DIR/NAME.png")
+    args = parser.parse_args()
+
+    import platform
+
+    from keras_pixel import zoo
+    from keras_pixel.images import save_image_grid
+
+    classifier, accuracy, test = train_classifier(args.mnist_dir, args.classifier)
+    baseline, _, _ = verdict(classifier, test)
+    print(f"CPU: {platform.processor() or platform.machine()}")
+    print(f"classifier: test accuracy {accuracy:.4f}; real test images: digit share {baseline:.3f}")
+    names = args.entries or [
+        n for n in zoo.list_models(pretrained=True) if zoo.get_preset(n).dataset == "mnist"
+    ]
+    rows = []
+    for name in names:
+        model = zoo.load(name, weights="pretrained")
+        labels = np.arange(NUM_SAMPLES) // (NUM_SAMPLES // 10) if model.conditional else None
+        start = time.time()
+        samples = model.sample(NUM_SAMPLES, seed=0, labels=labels)
+        seconds = time.time() - start
+        shown = (samples.astype(np.int64) * 255 // (model.num_values - 1)).astype(np.uint8)
+        share, predicted, _ = verdict(classifier, shown)
+        measured = zoo.info(name)["measured"] or {}
+        row = {
+            "entry": name,
+            "test bits/dim": measured.get("test_bits_per_dim"),
+            "test nats": measured.get("test_nats"),
+            "digit share": share,
+            "label accuracy": None if labels is None else float(np.mean(predicted == labels)),
+            "sampling s": seconds,
+        }
+        rows.append(row)
+        if args.grids:
+            save_image_grid(
+                samples, os.path.join(args.grids, f"{name}.png"), ncols=10,
+                num_values=model.num_values,
+            )  # fmt: skip
+    print()
+    print(
+        "| entry | test bits/dim | test nats | digit share (p >= 0.9) | label accuracy "
+        "| sampling s |"
+    )
+    print("|---|---|---|---|---|---|")
+    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+    for r in rows:
+        print(
+            f"| {r['entry']} | {fmt(r['test bits/dim'], '.4f')} | {fmt(r['test nats'], '.2f')} "
+            f"| {r['digit share']:.2f} | {fmt(r['label accuracy'], '.2f')} "
+            f"| {r['sampling s']:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -87,14 +87,14 @@ def main():
     parser.add_argument("--grids", default=None, help="write each entry's samples as DIR/NAME.png")
     args = parser.parse_args()
 
-    import platform
+    from common import cpu_name
 
     from keras_pixel import zoo
     from keras_pixel.images import save_image_grid
 
     classifier, accuracy, test = train_classifier(args.mnist_dir, args.classifier)
     baseline, _, _ = verdict(classifier, test)
-    print(f"CPU: {platform.processor() or platform.machine()}")
+    print(f"CPU: {cpu_name()}")
     print(f"classifier: test accuracy {accuracy:.4f}; real test images: digit share {baseline:.3f}")
     names = args.entries or [
         n for n in zoo.list_models(pretrained=True) if zoo.get_preset(n).dataset == "mnist"

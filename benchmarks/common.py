@@ -6,6 +6,29 @@ import subprocess
 import sys
 
 
+def cpu_name():
+    """The CPU's model name and its widest vector ISA, e.g. ``Intel(R) Xeon(R) Processor
+    (AVX-512, AMX)``: speed figures are only comparable on the same kind of CPU."""
+    import platform
+
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                if name and flags:
+                    break
+    except OSError:
+        pass
+    isa = [label for flag, label in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("amx_tile", "AMX"))
+           if flag in flags]  # fmt: skip
+    return f"{name} ({', '.join(isa) or 'no AVX2'})"
+
+
 def peak_rss_mib():
     """Peak resident memory of this process, in MiB."""
     import resource

@@ -132,3 +132,25 @@ def test_import_keras_pixel_alone_lets_keras_load_a_saved_model(tmp_path):
     loaded = __import__("json").loads(out.stdout.strip().splitlines()[-1])
     for family, values in expected.items():
         np.testing.assert_allclose(loaded[family], values, rtol=1e-6)
+
+
+@pytest.mark.parametrize("conditioning", [{"num_classes": 3}, {"condition_dim": 4}])
+def test_unconditional_families_refuse_labels_they_would_ignore(conditioning):
+    from keras_pixel.models import PixelRNN
+
+    with pytest.raises(ValueError, match="PixelCNN is unconditional"):
+        PixelCNN((4, 4, 1), num_layers=1, filters=4, **conditioning)
+    with pytest.raises(ValueError, match="PixelRNN is unconditional"):
+        PixelRNN("row_lstm", num_layers=1, units=4, image_shape=(4, 4, 1), **conditioning)
+    with pytest.raises(ValueError, match="unconditional"):
+        zoo.load("pixelcnn_mnist", weights=None, **conditioning)
+
+
+@pytest.mark.parametrize("name", ["gated_pixelcnn_mnist_conditional", "pixelcnn_pp_cifar"])
+def test_conditional_families_use_their_labels(name):
+    extra = {"num_classes": 3} if name == "pixelcnn_pp_cifar" else {}
+    model = zoo.load(name, weights=None, **{**SMALL[name], **extra})
+    images = np.random.default_rng(0).integers(0, 256, (2, *model.image_shape), np.uint8)
+    a = model.log_prob(images, labels=np.array([0, 0]))
+    b = model.log_prob(images, labels=np.array([1, 2]))
+    assert np.all(np.abs(a - b) > 1e-4), (a, b)

@@ -96,6 +96,11 @@ class AutoregressiveModel(keras.Model):
     #: benchmarks (``benchmarks/README.md``); ``keras-pixel train`` defaults to it.
     xla_faster = True
 
+    #: Whether the family's network reads labels or condition vectors; a family
+    #: that does not refuses ``num_classes`` and ``condition_dim`` (a model that
+    #: required labels and ignored them would be silently wrong).
+    conditionable = True
+
     def __init__(
         self, image_shape, num_classes=None, condition_dim=None, num_values=256, **kwargs
     ):
@@ -103,6 +108,12 @@ class AutoregressiveModel(keras.Model):
         self._image_shape = normalize_image_shape(image_shape)
         if num_classes is not None and condition_dim is not None:
             raise ValueError("Pass num_classes (labels) or condition_dim (vectors), not both.")
+        if not self.conditionable and (num_classes is not None or condition_dim is not None):
+            raise ValueError(
+                f"{type(self).__name__} is unconditional: its network does not read labels, so "
+                "num_classes and condition_dim are refused. GatedPixelCNN and PixelCNNPlusPlus "
+                "take them."
+            )
         self.num_classes = (
             None if num_classes is None else check_positive_int(num_classes, "num_classes")
         )

@@ -34,6 +34,8 @@ class PixelCNN(AutoregressiveModel):
         **kwargs: passed to ``keras.Model``.
     """
 
+    conditionable = False
+
     def __init__(
         self,
         image_shape=(28, 28, 1),

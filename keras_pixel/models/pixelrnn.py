@@ -44,6 +44,8 @@ class PixelRNN(AutoregressiveModel):
 
     litert_batch_size = 1
 
+    conditionable = False
+
     def __init__(
         self,
         kind="diagonal_bilstm",

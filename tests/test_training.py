@@ -89,6 +89,27 @@ def test_an_empty_batch_gives_empty_outputs_in_a_graph(name):
     assert model.log_prob(images[:0], labels=empty_labels).shape == (0,)
 
 
+@pytest.mark.parametrize("name", ["pixelcnn_mnist", "gated_pixelcnn_mnist_conditional"])
+def test_xla_gradients_with_an_unknown_batch_size(name):
+    """``fit`` on a ``tf.data`` pipeline traces the step with an unknown batch size,
+    so the empty-batch guard is in the compiled graph: XLA must take its gradient."""
+    model = _small(name)
+    images, labels = _batch(model)
+    spec = tf.TensorSpec([None, *model.image_shape], tf.uint8)
+
+    @tf.function(jit_compile=True, input_signature=[spec, tf.TensorSpec([None, 10])])
+    def gradients(x, condition):
+        with tf.GradientTape() as tape:
+            inputs = x if not model.conditional else (x, condition)
+            loss = -tf.reduce_mean(model.subpixel_log_prob(model(inputs, training=True), x))
+        return tape.gradient(loss, model.trainable_variables)
+
+    condition = tf.one_hot(np.zeros(len(images), int) if labels is None else labels, 10)
+    grads = gradients(tf.constant(images), condition)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    assert any(np.abs(g).max() > 0 for g in grads)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -54,7 +54,9 @@ def _unless_empty(forward, x, condition):
         blank_condition = (
             None if condition is None else ops.zeros((1, *condition.shape[1:]), condition.dtype)
         )
-        return keras.tree.map_structure(lambda t: t[:0], forward(blank_x, blank_condition))
+        return keras.tree.map_structure(
+            lambda t: tf.stop_gradient(t[:0]), forward(blank_x, blank_condition)
+        )
 
     if batch == 0:
         return empty()

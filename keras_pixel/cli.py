@@ -3,9 +3,9 @@
 import argparse
 import ast
 import json
+import math
 import os
 import sys
-import time
 
 EPILOG = """\
 examples:
@@ -22,6 +22,31 @@ datasets (--dataset): digits (scikit-learn 8x8 digits, offline), mnist (idx file
 --data-dir or $KERAS_PIXEL_MNIST_DIR, else tensorflow-datasets), cifar10, tfds:NAME,
 idx:DIR, folder:DIR, npz:FILE.
 """
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0."""
+    return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def _number(text, kind, ok, what):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return value
 
 
 def _parse_overrides(items):
@@ -82,7 +107,7 @@ def _load_data(args, model, split):
         )
     if getattr(args, "binarize", False) and split != "train":
         images = data.binarize(images, seed=0, num_values=model.num_values)
-    if getattr(args, "max_images", None):
+    if getattr(args, "max_images", None) is not None:
         images = images[: args.max_images]
         labels = None if labels is None else labels[: args.max_images]
     if not model.conditional:
@@ -124,6 +149,60 @@ def cmd_list(args):
         print(f"{name:<{width}}  {kind:<16} {shape:<8} {weights:<10} {preset.description}")
 
 
+#: What ``train`` writes into ``--output``; ``metrics.json`` is written last and
+#: marks a finished run.
+RUN_FILES = (
+    "model.keras",
+    "samples.png",
+    "history.csv",
+    "metrics.json",
+    "checkpoints",
+    "samples",
+    "logs",
+    "backup",
+)
+
+
+def _finished_run(output):
+    """The metrics of the finished run in ``output``, or None."""
+    path = os.path.join(output, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _remove_run(output):
+    """Removes what an earlier run wrote into ``output`` (``--overwrite``)."""
+    import shutil
+
+    for name in RUN_FILES:
+        path = os.path.join(output, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+
+
+def _read_history(path):
+    """``history.csv`` (one row per finished epoch, over every resume; a row
+    written twice around an interruption counts once) -> ``{metric: [values]}``."""
+    import csv
+
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rows[int(row.pop("epoch"))] = row
+    history = {}
+    for epoch in sorted(rows):
+        for key, value in rows[epoch].items():
+            if value not in ("", None):
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
 def _resumed_epoch(backup_dir):
     """Epochs an interrupted run finished, from its BackupAndRestore metadata."""
     path = os.path.join(backup_dir, "training_metadata.json")
@@ -137,13 +216,27 @@ def cmd_train(args):
     import keras
 
     from keras_pixel import data, training, zoo
-    from keras_pixel.images import save_image_grid
 
     preset = zoo.get_preset(args.model)
     recipe = preset.train
-    epochs = args.epochs or recipe.get("epochs", 10)
-    batch_size = args.batch_size or recipe.get("batch_size", 32)
-    learning_rate = args.learning_rate or recipe.get("learning_rate", 1e-3)
+    finished = _finished_run(args.output)
+    if finished is not None and not args.overwrite:
+        print(
+            f"{args.output} holds a finished run of {finished.get('model')} (test bits/dim "
+            f"{finished.get('test_bits_per_dim')}); left as it is. Pass --overwrite to retrain "
+            "into it (its files are removed first), or choose another --output."
+        )
+        return
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    epochs = args.epochs if args.epochs is not None else recipe.get("epochs", 10)
+    batch_size = args.batch_size if args.batch_size is not None else recipe.get("batch_size", 32)
+    learning_rate = (
+        args.learning_rate if args.learning_rate is not None else recipe.get("learning_rate", 1e-3)
+    )
     lr_decay = args.lr_decay if args.lr_decay is not None else recipe.get("lr_decay")
     ema = args.ema if args.ema is not None else recipe.get("ema")
     if args.dataset is None:
@@ -181,6 +274,8 @@ def cmd_train(args):
         + (f", EMA {ema}" if ema else "")
         + "."
     )
+    if args.overwrite and chief:
+        _remove_run(output)
     os.makedirs(output, exist_ok=True)
     resumed = _resumed_epoch(os.path.join(output, "backup"))
     if resumed:
@@ -199,17 +294,19 @@ def cmd_train(args):
     if replicas > 1:
         train_ds, test_ds = training.distributable(train_ds), training.distributable(test_ds)
     labels = _sample_labels(args, model, args.num_samples)
+    sample_seed = 0 if args.seed is None else args.seed
     callbacks = training.training_callbacks(
         output,
         ema=bool(ema),
         sample_every=args.sample_every if chief else 0,
         num_samples=args.num_samples,
-        seed=args.seed,
+        seed=sample_seed,
         labels=labels,
         tensorboard=chief,
         checkpoints=chief,
+        history=chief,
+        keep_backup=True,
     )
-    start = time.time()
     history = model.fit(
         train_ds,
         epochs=epochs,
@@ -219,17 +316,14 @@ def cmd_train(args):
         shuffle=False,
         callbacks=callbacks,
     )
-    train_seconds = time.time() - start
     if not chief:
-        print(f"worker done in {train_seconds:.0f} s (the chief writes the outputs).")
+        print("worker done (the chief writes the outputs).")
         return
-    test_bpd = model.bits_per_dim(test_images, labels=test_labels)
-    model.save(os.path.join(output, "model.keras"))
-    samples = model.sample(args.num_samples, seed=args.seed, progress=True, labels=labels)
-    grid = save_image_grid(
-        samples, os.path.join(output, "samples.png"), num_values=model.num_values
-    )
-    metrics = {
+    if ema and not history.history:
+        # Every epoch was done before this process: the backup restored the raw
+        # weights and no epoch end swapped the averaged ones in.
+        model.optimizer.finalize_variable_values(model.trainable_variables)
+    _publish_run(args, model, output, test_images, test_labels, labels, sample_seed, {
         "model": args.model,
         "dataset": args.dataset,
         "epochs": epochs,
@@ -242,12 +336,36 @@ def cmd_train(args):
         "learning_rate": learning_rate,
         "lr_decay": lr_decay,
         "ema": ema,
+        "seed": args.seed,
         "parameters": model.count_params(),
-        "train_seconds": round(train_seconds, 1),
-        "test_bits_per_dim": test_bpd,
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-    }
+    })  # fmt: skip
+
+
+def _publish_run(args, model, output, test_images, test_labels, labels, seed, metrics):
+    """The final artifacts of a run, each written whole (temporary name, then
+    rename), ``metrics.json`` last; only then is the backup removed. A run killed
+    anywhere before that resumes from its backup when rerun and redoes this."""
+    import shutil
+
+    from keras_pixel.images import save_image_grid
+
+    test_bpd = model.bits_per_dim(test_images, labels=test_labels)
+    partial = os.path.join(output, "model.partial.keras")
+    model.save(partial)
+    os.replace(partial, os.path.join(output, "model.keras"))
+    samples = model.sample(args.num_samples, seed=seed, progress=True, labels=labels)
+    grid = save_image_grid(
+        samples, os.path.join(output, "samples.png"), num_values=model.num_values
+    )
+    history = _read_history(os.path.join(output, "history.csv"))
+    train_seconds = sum(history.pop("epoch_seconds", []))
+    metrics.update(
+        train_seconds=round(train_seconds, 1),
+        test_bits_per_dim=test_bpd,
+        history=history,
+    )
     _write_json(os.path.join(output, "metrics.json"), metrics)
+    shutil.rmtree(os.path.join(output, "backup"), ignore_errors=True)
     print(f"test bits/dim: {test_bpd:.4f}  (trained in {train_seconds:.0f} s)")
     print(f"wrote {os.path.join(output, 'model.keras')} and {grid}")
 
@@ -368,7 +486,13 @@ def build_parser():
             metavar="KEY=VALUE",
             help="change a hyperparameter, e.g. --override num_layers=2 (repeatable)",
         )
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument(
+            "--seed",
+            type=non_negative_int,
+            default=0,
+            help="random seed (default 0; train: none unless given, and with it the run is "
+            "reproducible: seeded weights, data order and TensorFlow's deterministic ops)",
+        )
 
     def data_args(p, default="digits"):
         p.add_argument("--dataset", default=default, help=f"dataset spec (default {default})")
@@ -378,7 +502,9 @@ def build_parser():
             action="store_true",
             help="dynamically binarize (binarized-MNIST experiments)",
         )
-        p.add_argument("--max-images", type=int, default=None, help="use only the first N")
+        p.add_argument(
+            "--max-images", type=positive_int, default=None, help="use only the first N"
+        )
 
     p = sub.add_parser("list", help="list the zoo's models (and which have pretrained weights)")
     p.set_defaults(func=cmd_list)
@@ -394,10 +520,12 @@ def build_parser():
         "or an http(s) URL (default: fresh weights)",
     )
     data_args(p, default=None)
-    p.add_argument("--epochs", type=int, default=None, help="default: the preset's recipe")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument(
+        "--epochs", type=positive_int, default=None, help="default: the preset's recipe"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--learning-rate", type=positive_float, default=None)
+    p.add_argument("--steps-per-epoch", type=positive_int, default=None)
     p.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
@@ -417,7 +545,7 @@ def build_parser():
     p.add_argument("--tpu", default=None, help="TPU name or grpc:// address for --strategy tpu")
     p.add_argument(
         "--logical-cpus",
-        type=int,
+        type=positive_int,
         default=None,
         help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)",
     )
@@ -443,12 +571,20 @@ def build_parser():
     )
     p.add_argument(
         "--sample-every",
-        type=int,
+        type=non_negative_int,
         default=1,
         help="write samples/samples_epoch_N.png (and a TensorBoard image) every N epochs "
         "(0: only samples.png at the end)",
     )
-    p.add_argument("--num-samples", type=int, default=16, help="images in samples.png")
+    p.add_argument(
+        "--num-samples", type=positive_int, default=16, help="images in samples.png"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="retrain into an --output that holds a finished run (its files are removed "
+        "first); without it a finished run is reported and left as it is",
+    )
     p.add_argument(
         "--output",
         default="runs/latest",
@@ -462,19 +598,19 @@ def build_parser():
         default=2 if not sys.stdout.isatty() else 1,
         help="Keras verbosity: 1 progress bar, 2 one line per epoch",
     )
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, seed=None)
 
     p = sub.add_parser("evaluate", help="report bits/dim and nats/image on a dataset split")
     model_args(p)
     data_args(p)
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="draw images and save them as a PNG grid")
     model_args(p)
-    p.add_argument("--num", type=int, default=16, help="number of images")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--num", type=positive_int, default=16, help="number of images")
+    p.add_argument("--temperature", type=positive_float, default=1.0)
     p.add_argument(
         "--labels",
         default=None,
@@ -488,9 +624,11 @@ def build_parser():
     p = sub.add_parser("complete", help="complete the bottom of test images (PNG grid)")
     model_args(p)
     data_args(p)
-    p.add_argument("--num", type=int, default=8, help="number of test images")
-    p.add_argument("--known-rows", type=int, required=True, help="rows kept from each image")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--num", type=positive_int, default=8, help="number of test images")
+    p.add_argument(
+        "--known-rows", type=non_negative_int, required=True, help="rows kept from each image"
+    )
+    p.add_argument("--temperature", type=positive_float, default=1.0)
     p.add_argument("--output", default="completions.png", help="PNG file to write")
     method_arg(p)
     p.set_defaults(func=cmd_complete)
@@ -507,7 +645,9 @@ def build_parser():
     p.add_argument("outdir", metavar="OUTDIR", help="folder to write into")
     p.add_argument("--format", choices=["saved_model", "litert", "onnx"], default="saved_model")
     p.add_argument("--model-name", default=None, help="artifact name (default: MODEL)")
-    p.add_argument("--version", type=int, default=1, help="SavedModel version folder")
+    p.add_argument(
+        "--version", type=positive_int, default=1, help="SavedModel version folder"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.set_defaults(func=cmd_export)
     return parser

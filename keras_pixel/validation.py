@@ -91,12 +91,24 @@ def check_positive_int(value, name):
     return int(value)
 
 
+MIN_TEMPERATURE = 1e-4
+"""The smallest sampling temperature accepted. Below it the logits divided by the
+temperature overflow float32 (all-zero images near 1e-38), and already at it
+every draw is the most likely value unless two logits are within about 1e-3."""
+
+
 def check_temperature(temperature):
-    """Returns ``temperature`` as a float if it is a finite number > 0, else raises."""
+    """Returns ``temperature`` as a float if it is a finite number >=
+    :data:`MIN_TEMPERATURE`, else raises."""
     try:
         value = float(temperature)
     except (TypeError, ValueError):
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}.") from None
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
+    if value < MIN_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be at least {MIN_TEMPERATURE} (below it the scaled logits "
+            f"overflow float32), got {temperature!r}."
+        )
     return value

@@ -231,3 +231,39 @@ def test_evaluate_uses_the_shipped_weights_by_default(capsys, tmp_path):
     assert main(["evaluate", "pixelcnn_mnist", "--dataset", spec, "--weights", "none"]) == 0
     fresh = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert abs(fresh["bits_per_dim"] - expected) > 0.1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--epochs", "0"],
+        ["train", "--epochs", "-1"],
+        ["train", "--batch-size", "0"],
+        ["train", "--learning-rate", "0"],
+        ["train", "--steps-per-epoch", "0"],
+        ["train", "--max-images", "0"],
+        ["evaluate", "--max-images", "-1"],
+        ["sample", "--num", "0"],
+        ["sample", "--temperature", "-1"],
+        ["sample", "--temperature", "nan"],
+        ["complete", "--known-rows", "-1"],
+    ],
+)
+def test_zero_and_negative_numbers_are_refused_by_name(args, capsys):
+    command, *rest = args
+    with pytest.raises(SystemExit) as info:
+        main([command, "pixelcnn_digits", *rest])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert rest[0] in err and "is not" in err, err
+
+
+def test_temperatures_below_the_minimum_are_refused():
+    from keras_pixel import zoo
+    from keras_pixel.validation import MIN_TEMPERATURE
+
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=4)
+    with pytest.raises(ValueError, match="at least"):
+        model.sample(1, temperature=MIN_TEMPERATURE / 10, seed=0)
+    images = model.sample(2, temperature=MIN_TEMPERATURE, seed=0, method="naive")
+    assert images.shape == (2, 8, 8, 1) and images.max() > 0

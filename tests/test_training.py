@@ -344,7 +344,82 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert "Resuming an interrupted run: 2 of 4 epochs were done." in second.stdout
     assert "Epoch 3/4" in second.stdout and "Epoch 1/4" not in second.stdout
     metrics = json.loads((output / "metrics.json").read_text())
-    assert metrics["resumed_after_epoch"] == 2 and len(metrics["history"]["loss"]) == 2
+    assert metrics["resumed_after_epoch"] == 2 and len(metrics["history"]["loss"]) == 4
+    assert metrics["train_seconds"] > 0 and "epoch_seconds" not in metrics["history"]
     names = sorted(p.name for p in (output / "checkpoints").iterdir())
     assert names == [f"epoch_{k:04d}.weights.h5" for k in range(1, 5)]
     assert not (output / "backup").exists()
+
+
+def _train_command(output, *extra):
+    return [
+        sys.executable, "-m", "keras_pixel.cli", "train", "pixelcnn_digits", "--dataset",
+        "digits", "--steps-per-epoch", "3", "--batch-size", "8", "--sample-every", "1",
+        "--num-samples", "2", "--output", str(output), *TINY_DIGITS, *extra,
+    ]  # fmt: skip
+
+
+def _run(command, **kwargs):
+    out = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600, **kwargs)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_a_finished_run_is_left_alone_unless_overwritten(tmp_path):
+    output = tmp_path / "run"
+    _run(_train_command(output, "--epochs", "2"))
+    before = {p: p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file()}
+    assert output / "checkpoints" / "epoch_0002.weights.h5" in before
+    again = _run(_train_command(output, "--epochs", "1"))
+    assert "holds a finished run" in again and "--overwrite" in again
+    assert {p: p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file()} == before
+    _run(_train_command(output, "--epochs", "1", "--overwrite"))
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and len(metrics["history"]["loss"]) == 1
+    assert not (output / "checkpoints" / "epoch_0002.weights.h5").exists()
+    assert not (output / "samples" / "samples_epoch_0002.png").exists()
+    assert not (output / "backup").exists()
+
+
+KILL_AT_SAVE = """
+import os, signal, sys
+import keras
+keras.Model.save = lambda self, *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+from keras_pixel.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_run_killed_at_its_final_save_loses_no_epoch(tmp_path):
+    output = tmp_path / "run"
+    command = _train_command(output, "--epochs", "2", "--ema", "0.9")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AT_SAVE, *command[3:]], env=_env(), capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:] + killed.stderr[-3000:]
+    assert not (output / "model.keras").exists() and not (output / "metrics.json").exists()
+    assert json.loads((output / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    resumed = _run(command)
+    assert "Resuming an interrupted run: 2 of 2 epochs were done." in resumed
+    assert "Epoch 1/2" not in resumed and "Epoch 2/2" not in resumed
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert len(metrics["history"]["loss"]) == 2
+    model = keras.saving.load_model(output / "model.keras")
+    averaged = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=8)
+    averaged.load_weights(output / "checkpoints" / "epoch_0002.weights.h5")  # the EMA weights
+    for a, b in zip(model.get_weights(), averaged.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not (output / "backup").exists()
+
+
+def test_the_same_seed_trains_the_same_run(tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for output in runs:
+        _run(_train_command(output, "--epochs", "2", "--seed", "3", "--sample-every", "0"))
+    metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
+    assert metrics[0]["history"] == metrics[1]["history"]
+    assert metrics[0]["test_bits_per_dim"] == metrics[1]["test_bits_per_dim"]
+    weights = [keras.saving.load_model(r / "model.keras").get_weights() for r in runs]
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_pixel import sampling
+from keras_pixel.validation import MIN_TEMPERATURE
 
 
 def condition_spec(model):
@@ -131,7 +132,9 @@ def _check_images(model, images):
 def _check_sampling(seed, temperature):
     return [
         tf.debugging.assert_non_negative(seed, message="seed must be >= 0"),
-        tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
+        tf.debugging.assert_greater_equal(
+            temperature, MIN_TEMPERATURE, message=f"temperature must be >= {MIN_TEMPERATURE}"
+        ),
         tf.debugging.assert_all_finite(temperature, "temperature must be finite"),
     ]
 

@@ -9,6 +9,7 @@ evaluates and samples with its Polyak average.
 """
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -99,6 +100,18 @@ class SampleGrid(keras.callbacks.Callback):
             self._writer = None
 
 
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall time in seconds to its logs as ``epoch_seconds`` (the
+    callbacks after it, a ``CSVLogger`` say, record it)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
 def training_callbacks(
     output,
     ema=False,
@@ -109,12 +122,14 @@ def training_callbacks(
     tensorboard=True,
     checkpoints=True,
     backup=True,
+    history=False,
+    keep_backup=False,
 ):
     """The callbacks ``keras-pixel train`` passes to ``fit``, in a working order.
 
     Args:
         output: the run's folder. Backups go to ``output/backup`` (deleted when
-            ``fit`` finishes), per-epoch weights to
+            ``fit`` finishes unless ``keep_backup``), per-epoch weights to
             ``output/checkpoints/epoch_NNNN.weights.h5``, PNG grids to
             ``output/samples``, TensorBoard logs to ``output/logs``.
         ema: whether the optimizer keeps a moving average of the weights
@@ -129,6 +144,13 @@ def training_callbacks(
         checkpoints: write the per-epoch weights.
         backup: ``keras.callbacks.BackupAndRestore``: rerunning an interrupted
             run resumes after its last finished epoch.
+        history: append each epoch's logs and its wall time (``epoch_seconds``)
+            to ``output/history.csv``, which thus holds the whole run across
+            resumes.
+        keep_backup: keep the backup after ``fit``, for a caller that removes it
+            once the run's results are safely written (``keras-pixel train``):
+            a process killed between ``fit`` and that point then resumes with
+            every epoch done.
 
     Returns:
         A list of ``keras.callbacks.Callback``.
@@ -139,7 +161,10 @@ def training_callbacks(
     if backup:
         callbacks.append(
             keras.callbacks.BackupAndRestore(
-                os.path.join(output, "backup"), save_freq="epoch", double_checkpoint=True
+                os.path.join(output, "backup"),
+                save_freq="epoch",
+                double_checkpoint=True,
+                delete_checkpoint=not keep_backup,
             )
         )
     if ema:
@@ -162,6 +187,10 @@ def training_callbacks(
                 save_weights_only=True,
             )
         )
+    if history:
+        callbacks.append(EpochSeconds())
+        csv_path = os.path.join(output, "history.csv")
+        callbacks.append(keras.callbacks.CSVLogger(csv_path, append=True))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
     return callbacks

@@ -156,6 +156,7 @@ RUN_FILES = (
     "samples.png",
     "history.csv",
     "metrics.json",
+    "run.json",
     "checkpoints",
     "samples",
     "logs",
@@ -182,6 +183,23 @@ def _remove_run(output):
             shutil.rmtree(path)
         elif os.path.lexists(path):
             os.remove(path)
+
+
+def _check_same_run(output, model_name, model):
+    """Records what ``output`` trains in ``run.json``, or refuses to resume a backup
+    that another model (or configuration) left there."""
+    identity = {"model": model_name, "weights": [list(w.shape) for w in model.weights]}
+    path = os.path.join(output, "run.json")
+    if os.path.exists(path) and os.path.exists(os.path.join(output, "backup")):
+        with open(path) as f:
+            recorded = json.load(f)
+        if recorded != identity:
+            raise ValueError(
+                f"{output} holds an interrupted run of {recorded.get('model')} with other "
+                f"weights than this {model_name}: rerun it with its own options, pass "
+                "--overwrite to start over there, or choose another --output."
+            )
+    _write_json(path, identity)
 
 
 def _read_history(path):
@@ -277,6 +295,8 @@ def cmd_train(args):
     if args.overwrite and chief:
         _remove_run(output)
     os.makedirs(output, exist_ok=True)
+    if chief:
+        _check_same_run(output, args.model, model)
     resumed = _resumed_epoch(os.path.join(output, "backup"))
     if resumed:
         print(f"Resuming an interrupted run: {resumed} of {epochs} epochs were done.")
@@ -376,8 +396,12 @@ def cmd_evaluate(args):
     args.binarize = args.binarize or zoo.get_preset(args.model).train.get("binarize", False)
     model = _load_model(args)
     images, labels = _load_data(args, model, args.split)
-    bpd = model.bits_per_dim(images, batch_size=args.batch_size, labels=labels)
-    nats = -float(model.log_prob(images, batch_size=args.batch_size, labels=labels).mean())
+    if len(images) == 0:
+        raise ValueError(f"dataset {args.dataset!r} ({args.split} split) holds no images.")
+    nats = -float(
+        model.log_prob(images, batch_size=args.batch_size, labels=labels).astype("float64").mean()
+    )
+    bpd = nats / (model.num_dims * math.log(2.0))
     print(
         json.dumps(
             {
@@ -466,6 +490,9 @@ def build_parser():
         "MODEL is a zoo name: see `keras-pixel list`.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (before COMMAND)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -654,12 +681,19 @@ def build_parser():
 
 
 def main(argv=None):
-    """Entry point of the ``keras-pixel`` console script."""
+    """Entry point of the ``keras-pixel`` console script.
+
+    Known failures (bad values, missing or corrupt files, a full or read-only
+    disk, an unreachable URL) end in one ``error:`` line and exit code 2;
+    ``--debug`` shows the traceback instead.
+    """
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, OSError) as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

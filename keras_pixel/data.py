@@ -9,6 +9,7 @@ dataset), numpy arrays and image folders.
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,13 @@ def load_digits(split="train"):
 
 def _read_idx(path):
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(
+            f"{path} is not a readable gzip file (truncated or corrupt): {error}"
+        ) from None
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path} is not an idx file of unsigned bytes (bad magic number).")
     ndim = raw[3]
@@ -200,11 +206,14 @@ def load_image_folder(directory, image_size=None, channels=None):
     mode = {1: "L", 3: "RGB", None: None}[channels]
     images = []
     for path, _ in files:
-        with Image.open(path) as img:
-            img = img.convert(mode or ("L" if img.mode in ("L", "1", "P") else "RGB"))
-            if image_size is not None:
-                img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
-            array = np.asarray(img, np.uint8)
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode or ("L" if img.mode in ("L", "1", "P") else "RGB"))
+                if image_size is not None:
+                    img = img.resize((image_size[1], image_size[0]), Image.BILINEAR)
+                array = np.asarray(img, np.uint8)
+        except (OSError, SyntaxError) as error:
+            raise ValueError(f"{path} is not a readable image: {error}") from None
         images.append(array[..., None] if array.ndim == 2 else array)
     shapes = {a.shape for a in images}
     if len(shapes) > 1:

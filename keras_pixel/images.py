@@ -67,6 +67,9 @@ def save_image_grid(images, path, **kwargs):
     os.close(fd)
     try:
         Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the PNG from other users
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

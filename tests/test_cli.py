@@ -267,3 +267,66 @@ def test_temperatures_below_the_minimum_are_refused():
         model.sample(1, temperature=MIN_TEMPERATURE / 10, seed=0)
     images = model.sample(2, temperature=MIN_TEMPERATURE, seed=0, method="naive")
     assert images.shape == (2, 8, 8, 1) and images.max() > 0
+
+
+def _error_line(capsys, argv):
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_known_failures_are_one_error_line_and_exit_code_two(capsys, tmp_path):
+    fresh = ["--weights", "none", *TINY]
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, test_images=np.zeros((0, 8, 8, 1), np.uint8))
+    assert "holds no images" in _error_line(
+        capsys, ["evaluate", "pixelcnn_digits", "--dataset", f"npz:{empty}", *fresh]
+    )
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "good.png")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert "bad.png is not a readable image" in _error_line(
+        capsys, ["evaluate", "pixelcnn_digits", "--dataset", f"folder:{folder}", *fresh]
+    )
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (idx / name).write_bytes(b"\x1f\x8b\x08\x00truncated")
+    assert "not a readable gzip file" in _error_line(
+        capsys, ["evaluate", "pixelcnn_mnist", "--dataset", f"idx:{idx}", "--weights", "none"]
+    )
+    url = "http://127.0.0.1:9/x.weights.h5"  # the discard port: nothing listens
+    assert "Could not download" in _error_line(
+        capsys, ["sample", "pixelcnn_digits", "--weights", url, "--weights-sha256", "0" * 64, *TINY]
+    )
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert "is a file" in _error_line(capsys, ["export", "pixelcnn_digits", str(blocker), *fresh])
+    assert blocker.read_text() == "x"
+    with pytest.raises(ValueError, match="holds no images"):
+        main(["--debug", "evaluate", "pixelcnn_digits", "--dataset", f"npz:{empty}", *fresh])
+
+
+def test_resuming_a_backup_of_another_model_is_refused(capsys, tmp_path):
+    output = tmp_path / "run"
+    (output / "backup").mkdir(parents=True)
+    (output / "run.json").write_text(json.dumps({"model": "pixelcnn_mnist", "weights": [[1]]}))
+    message = _error_line(
+        capsys,
+        ["train", "pixelcnn_digits", "--dataset", "digits", "--epochs", "1", "--output",
+         str(output), *TINY],
+    )  # fmt: skip
+    assert "interrupted run of pixelcnn_mnist" in message and "--overwrite" in message
+
+
+def test_sample_grids_are_readable_by_everyone_the_umask_allows(tmp_path):
+    import os
+
+    from keras_pixel.images import save_image_grid
+
+    path = save_image_grid(np.zeros((1, 8, 8, 1), np.uint8), tmp_path / "g.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask

@@ -173,6 +173,8 @@ def test_url_weights_are_downloaded_once_and_hash_checked(weights_server, tmp_pa
     loaded = zoo.load("pixelcnn_digits", weights=url, file_hash=digest, num_layers=1)
     np.testing.assert_array_equal(loaded.log_prob(x), model.log_prob(x))
     assert "/digits.weights.h5" not in hits[1:]
+    upper = zoo.load("pixelcnn_digits", weights=url, file_hash=digest.upper(), num_layers=1)
+    np.testing.assert_array_equal(upper.log_prob(x), model.log_prob(x))
     with pytest.raises(ValueError, match="sha256"):
         zoo.load("pixelcnn_digits", weights=f"{base}/other.weights.h5", file_hash="0" * 64)
     with pytest.raises(ValueError, match="file_hash"):

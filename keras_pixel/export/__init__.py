@@ -2,15 +2,17 @@
 
 Every artifact computes what the Keras model computes (the exported graphs are
 in :mod:`keras_pixel.export.graphs`) and is written next to its final path and
-moved there in one rename, so a failed export leaves nothing behind.
+moved there in one rename, so a failed export leaves nothing behind; an overwrite
+keeps the old version until the new one is in place and puts it back if that
+fails; the two LiteRT files are published together or not at all.
 """
 
 import os
 
 from keras_pixel.export.graphs import LogLikelihood, NextSubpixel, serving_functions
-from keras_pixel.export.litert import export_litert, litert_graph
+from keras_pixel.export.litert import export_litert, litert_graph, litert_writer
 from keras_pixel.export.onnx import export_onnx
-from keras_pixel.export.saved_model import export_saved_model, saved_model_summary
+from keras_pixel.export.saved_model import export_saved_model, publish_all, saved_model_summary
 
 FORMATS = ("saved_model", "litert", "onnx")
 
@@ -60,8 +62,7 @@ def export(model, outdir, format="saved_model", model_name=None, version=1, over
         "log_likelihood": os.path.join(outdir, f"{name}.tflite"),
         "next_subpixel": os.path.join(outdir, f"{name}_next_subpixel.tflite"),
     }
-    if not overwrite:
-        for path in paths.values():
-            if os.path.lexists(path):
-                raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it.")
-    return [export_litert(model, path, graph, overwrite) for graph, path in paths.items()]
+    # The two files are one artifact: both are published, or neither.
+    return publish_all(
+        {path: litert_writer(model, path, graph) for graph, path in paths.items()}, overwrite
+    )

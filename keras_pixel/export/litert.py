@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 
 from keras_pixel.export.graphs import LogLikelihood, NextSubpixel, condition_spec, images_spec
-from keras_pixel.export.saved_model import keras_export_atomically
+from keras_pixel.export.saved_model import keras_export_writer, publish_atomically
 
 GRAPHS = ("log_likelihood", "next_subpixel")
 
@@ -51,15 +51,19 @@ def export_litert(model, filepath, graph="log_likelihood", overwrite=False, batc
         The absolute path written.
     """
     filepath = os.fspath(filepath)
-    if not filepath.endswith(".tflite"):
+    write = litert_writer(model, filepath, graph, batch_size)
+    return publish_atomically(write, filepath, overwrite)
+
+
+def litert_writer(model, filepath, graph="log_likelihood", batch_size=None):
+    """A ``write(path)`` for :func:`~keras_pixel.export.saved_model.publish_all`
+    that converts ``graph`` (see :func:`export_litert`)."""
+    if not os.fspath(filepath).endswith(".tflite"):
         raise ValueError(f"A LiteRT file must end in .tflite, got {filepath}.")
     wrapper, specs = litert_graph(model, graph, batch_size)
-
-    return keras_export_atomically(
+    return keras_export_writer(
         wrapper,
-        filepath,
         "litert",
         specs,
-        overwrite,
         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
     )

@@ -34,7 +34,7 @@ def version_path(base_dir, model_name, version):
 
 def publish_atomically(write, target, overwrite=False):
     """Runs ``write(tmp)`` on a fresh temporary path beside ``target``, then moves
-    it to ``target`` in one rename; a failure leaves nothing at ``target``.
+    it to ``target`` in one rename; see :func:`publish_all`.
 
     Args:
         write: callable that writes the artifact (a folder or a file) at the path
@@ -43,40 +43,97 @@ def publish_atomically(write, target, overwrite=False):
         overwrite: replace an existing ``target``; otherwise an existing one
             raises ``FileExistsError`` before anything is written.
     """
-    target = os.path.abspath(os.fspath(target))
-    if os.path.lexists(target) and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    # A dot name (TF Serving only loads folders named by a number) that keeps the
+    return publish_all({target: write}, overwrite)[0]
+
+
+def publish_all(writes, overwrite=False):
+    """Publishes a set of artifacts whole or not at all, keeping what they replace
+    until the new set is in place.
+
+    Every ``write(tmp)`` runs first, each on a fresh temporary path beside its
+    target; only when all have succeeded does each target move aside (to a
+    hidden name) and its new version take its place, one rename each. If a
+    write or a rename fails, the new versions placed so far are removed and the
+    old ones are moved back: the targets are as before. The old versions are
+    deleted last.
+
+    Args:
+        writes: ``{target path: write callable}``.
+        overwrite: replace existing targets; otherwise an existing one raises
+            ``FileExistsError`` before anything is written.
+
+    Returns:
+        The absolute target paths, in the order given.
+    """
+    targets = [os.path.abspath(os.fspath(t)) for t in writes]
+    for target in targets:
+        if os.path.lexists(target) and not overwrite:
+            raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
+    for target in targets:
+        parent = os.path.dirname(target)
+        ancestor = parent
+        while not os.path.lexists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            raise NotADirectoryError(f"Cannot export into {ancestor}: it is a file, not a folder.")
+        os.makedirs(parent, exist_ok=True)
+    # Dot names (TF Serving only loads folders named by a number) that keep the
     # target's extension (exporters check it).
-    tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(target)}")
-    old = None
+    tmps = {
+        t: os.path.join(os.path.dirname(t), f".tmp-{uuid.uuid4().hex}-{os.path.basename(t)}")
+        for t in targets
+    }
+    olds, placed = {}, []
     try:
-        write(tmp)
-        if os.path.lexists(target):
-            old = os.path.join(parent, f".{os.path.basename(target)}.old-{uuid.uuid4().hex}")
-            os.rename(target, old)
-        os.rename(tmp, target)
+        for target, write in zip(targets, writes.values(), strict=True):
+            write(tmps[target])
+        for target in targets:
+            if os.path.lexists(target):
+                old = os.path.join(
+                    os.path.dirname(target), f".{os.path.basename(target)}.old-{uuid.uuid4().hex}"
+                )
+                os.rename(target, old)
+                olds[target] = old
+            os.rename(tmps[target], target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            _remove(target)
+        for target, old in olds.items():
+            if not os.path.lexists(target):
+                os.rename(old, target)
+        raise
     finally:
-        for leftover in (tmp, old):
-            if leftover and os.path.isdir(leftover):
-                shutil.rmtree(leftover, ignore_errors=True)
-            elif leftover and os.path.lexists(leftover):
-                os.remove(leftover)
-    return target
+        for leftover in tmps.values():
+            _remove(leftover)
+    for old in olds.values():
+        _remove(old)
+    return targets
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
 
 
 def keras_export_atomically(wrapper, filepath, format, input_signature, overwrite, **kwargs):
     """``wrapper.export(filepath, format=format, ...)`` (Keras's own exporter) written
     through :func:`publish_atomically`."""
+    write = keras_export_writer(wrapper, format, input_signature, **kwargs)
+    return publish_atomically(write, filepath, overwrite)
+
+
+def keras_export_writer(wrapper, format, input_signature, **kwargs):
+    """A ``write(path)`` for :func:`publish_all`: Keras's own exporter."""
 
     def write(path):
         wrapper.export(
             path, format=format, input_signature=input_signature, verbose=False, **kwargs
         )
 
-    return publish_atomically(write, filepath, overwrite)
+    return write
 
 
 def export_saved_model(

@@ -494,7 +494,13 @@ class AutoregressiveModel(keras.Model):
         return per_subpixel
 
     def bits_per_dim(self, images, batch_size=64, labels=None):
-        """Mean negative log-likelihood of ``images`` in bits per subpixel (float)."""
+        """Mean negative log-likelihood of ``images`` in bits per subpixel (float).
+
+        Raises:
+            ValueError: for an empty batch (no mean to take).
+        """
+        if len(images) == 0:
+            raise ValueError("bits_per_dim needs at least one image, got none.")
         nll = -self.log_prob(images, batch_size=batch_size, labels=labels).astype(np.float64)
         return float(nll.mean() / (self.num_dims * math.log(2.0)))
 

@@ -237,6 +237,7 @@ def download(url, file_hash):
             f"Pass file_hash= (the sha256 of the file) to load weights from {url}: "
             "downloads are always checked."
         )
+    file_hash = str(file_hash).strip().lower()
     fname = os.path.basename(urllib.parse.urlparse(url).path)
     if not fname.endswith((".weights.h5", ".keras")):
         raise ValueError(f"A weights URL must end in .weights.h5 or .keras, got {url}.")
@@ -255,6 +256,8 @@ def download(url, file_hash):
         )
     except ValueError as error:
         raise ValueError(f"The download of {url} failed the sha256 check: {error}") from error
+    except Exception as error:  # keras.utils.get_file raises a bare Exception for URL errors
+        raise ConnectionError(f"Could not download {url}: {error}") from None
     _check_hash(path, file_hash)
     return path
 

@@ -114,12 +114,15 @@ def _load_data(args, model, split):
         return images, None
     if labels is None:
         raise ValueError(f"{args.model} is conditional but dataset {args.dataset!r} has no labels.")
+    model.check_class_ids(labels)
     return images, labels
 
 
 def _sample_labels(args, model, num):
     """The --labels of `sample`/`train`, or classes 0, 1, 2, ... in turn."""
     if not model.conditional:
+        if getattr(args, "labels", None):
+            raise ValueError(f"{args.model} is unconditional: it takes no --labels.")
         return None
     if getattr(args, "labels", None):
         labels = [int(v) for v in args.labels.split(",")]

@@ -330,3 +330,12 @@ def test_sample_grids_are_readable_by_everyone_the_umask_allows(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_labels_for_an_unconditional_model_are_an_error(capsys, tmp_path):
+    message = _error_line(
+        capsys,
+        ["sample", "pixelcnn_digits", "--labels", "1,2", "--weights", "none", "--output",
+         str(tmp_path / "s.png"), *TINY],
+    )  # fmt: skip
+    assert "unconditional" in message and not (tmp_path / "s.png").exists()

@@ -423,3 +423,22 @@ def test_the_same_seed_trains_the_same_run(tmp_path):
     weights = [keras.saving.load_model(r / "model.keras").get_weights() for r in runs]
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_out_of_range_class_ids_are_refused_everywhere():
+    model = _small("gated_pixelcnn_mnist_conditional")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    images, _ = _batch(model)
+    bad = np.array([0, 1, 2, 10])
+    with pytest.raises(ValueError, match=r"class ids in \[0, 10\)"):
+        model((images, bad))
+    with pytest.raises(ValueError, match=r"class ids in \[0, 10\)"):
+        model.fit(images, bad, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"class ids in \[0, 10\)"):
+        model.evaluate((images, bad), verbose=0)
+    dataset = tf.data.Dataset.from_tensor_slices((images, bad)).batch(4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in \[0, 10\)"):
+        model.fit(dataset, epochs=1, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids in \[0, 10\)"):
+        model.evaluate(dataset.map(lambda x, y: (x, -y)), verbose=0)
+    model.fit(dataset.map(lambda x, y: (x, y % 10)), epochs=1, verbose=0)

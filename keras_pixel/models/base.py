@@ -198,7 +198,13 @@ class AutoregressiveModel(keras.Model):
         return images, labels
 
     def _condition(self, labels):
-        """Labels (int ids or vectors) -> float condition ``[B, condition_size]``."""
+        """Labels (int ids or vectors) -> float condition ``[B, condition_size]``.
+
+        Class ids outside ``[0, num_classes)`` (``one_hot`` would turn them into an
+        all-zero condition) fail: at once for concrete values, through a graph
+        assertion inside a compiled step (which XLA cannot keep: ``fit`` also
+        checks array labels before it starts, see :meth:`fit`).
+        """
         if labels is None:
             return None
         labels = ops.convert_to_tensor(labels)
@@ -210,8 +216,50 @@ class AutoregressiveModel(keras.Model):
                 )
             if len(labels.shape) == 2 and labels.shape[-1] == 1:
                 labels = labels[:, 0]
+            message = f"labels must be class ids in [0, {self.num_classes})"
+            if tf.executing_eagerly():
+                values = np.asarray(labels)
+                if values.size and (values.min() < 0 or values.max() >= self.num_classes):
+                    raise ValueError(f"{message}, got values in [{values.min()}, {values.max()}].")
+            else:
+                checks = [
+                    tf.debugging.assert_non_negative(labels, message=message),
+                    tf.debugging.assert_less(
+                        labels, tf.cast(self.num_classes, labels.dtype), message=message
+                    ),
+                ]
+                with tf.control_dependencies(checks):
+                    labels = tf.identity(labels)
             return ops.one_hot(labels, self.num_classes, dtype=self.compute_dtype)
         return ops.cast(labels, self.compute_dtype)
+
+    def check_class_ids(self, labels):
+        """Raises ``ValueError`` if integer ``labels`` (an array, list or tensor)
+        hold a class id outside ``[0, num_classes)``; anything else passes."""
+        if self.num_classes is None or labels is None:
+            return
+        if not (isinstance(labels, (np.ndarray, list)) or tf.is_tensor(labels)):
+            return
+        values = np.asarray(labels)
+        if np.issubdtype(values.dtype, np.integer) and values.size:
+            if values.min() < 0 or values.max() >= self.num_classes:
+                raise ValueError(
+                    f"labels must be class ids in [0, {self.num_classes}), got values in "
+                    f"[{values.min()}, {values.max()}]."
+                )
+
+    def _check_fit_labels(self, x, y):
+        self.check_class_ids(y)
+        if isinstance(x, (tuple, list)) and len(x) == 2:
+            self.check_class_ids(x[1])
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_fit_labels(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_fit_labels(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
 
     def _pack_conditional(self, data):
         """Turns ``(images, labels[, weights])`` batches into ``((images, labels),)``."""

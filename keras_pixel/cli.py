@@ -470,6 +470,7 @@ def cmd_export(args):
         model_name=args.model_name or args.model,
         version=args.version,
         overwrite=args.overwrite,
+        max_images=args.max_images,
     )
     for path in paths:
         print(f"wrote {path}")
@@ -679,6 +680,12 @@ def build_parser():
         "--version", type=positive_int, default=1, help="SavedModel version folder"
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
+    p.add_argument(
+        "--max-images",
+        type=positive_int,
+        default=1024,
+        help="SavedModel: the most images one sample/complete request may ask for (1024)",
+    )
     p.set_defaults(func=cmd_export)
     return parser
 

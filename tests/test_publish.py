@@ -112,3 +112,26 @@ def test_a_failed_saved_model_overwrite_keeps_version_one(tmp_path, monkeypatch)
     np.testing.assert_allclose(
         served(images=tf.constant(images))["log_prob"].numpy(), model.log_prob(images), rtol=1e-5
     )
+
+
+def test_saved_model_requests_are_capped_at_max_images(tmp_path):
+    import tensorflow as tf
+
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=4)
+    path = export_module.export_saved_model(
+        model, tmp_path, "m", 1, jit_compile=False, max_images=3
+    )
+    signatures = tf.saved_model.load(path).signatures
+    sampling = {"seed": tf.constant(0, tf.int64), "temperature": tf.constant(1.0)}
+    for num in (4, 10**9):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="at most 3 images"):
+            signatures["sample"](num_images=tf.constant(num), **sampling)
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 3 images"):
+        signatures["complete"](
+            images=tf.constant(images), num_known_rows=tf.constant(2), **sampling
+        )
+    out = signatures["sample"](num_images=tf.constant(3), **sampling)["images"].numpy()
+    np.testing.assert_array_equal(out, model.sample(3, seed=0))
+    with pytest.raises(ValueError, match="max_images"):
+        export_module.export_saved_model(model, tmp_path, "m", 2, max_images=0)

@@ -9,7 +9,7 @@ fails; the two LiteRT files are published together or not at all.
 
 import os
 
-from keras_pixel.export.graphs import LogLikelihood, NextSubpixel, serving_functions
+from keras_pixel.export.graphs import MAX_IMAGES, LogLikelihood, NextSubpixel, serving_functions
 from keras_pixel.export.litert import export_litert, litert_graph, litert_writer
 from keras_pixel.export.onnx import export_onnx
 from keras_pixel.export.saved_model import export_saved_model, publish_all, saved_model_summary
@@ -30,7 +30,15 @@ __all__ = [
 ]
 
 
-def export(model, outdir, format="saved_model", model_name=None, version=1, overwrite=False):
+def export(
+    model,
+    outdir,
+    format="saved_model",
+    model_name=None,
+    version=1,
+    overwrite=False,
+    max_images=MAX_IMAGES,
+):
     """Exports ``model`` into ``outdir`` in one format; what ``keras-pixel export`` runs.
 
     * ``"saved_model"``: ``<outdir>/<model_name>/<version>/`` (TF Serving's layout).
@@ -46,6 +54,8 @@ def export(model, outdir, format="saved_model", model_name=None, version=1, over
         version: the SavedModel version folder (``saved_model`` only).
         overwrite: replace existing artifacts (refused otherwise, before
             anything is written).
+        max_images: the most images one SavedModel ``sample`` / ``complete``
+            request may ask for.
 
     Returns:
         The list of paths written.
@@ -55,7 +65,9 @@ def export(model, outdir, format="saved_model", model_name=None, version=1, over
     name = model.name if model_name is None else model_name
     outdir = os.fspath(outdir)
     if format == "saved_model":
-        return [export_saved_model(model, outdir, name, version, overwrite)]
+        return [
+            export_saved_model(model, outdir, name, version, overwrite, max_images=max_images)
+        ]
     if format == "onnx":
         return [export_onnx(model, os.path.join(outdir, f"{name}.onnx"), overwrite)]
     paths = {

@@ -139,7 +139,11 @@ def _check_sampling(seed, temperature):
     ]
 
 
-def serving_functions(model, method="cached", jit_compile=True):
+MAX_IMAGES = 1024
+"""The default cap on the images one ``sample`` or ``complete`` request may ask for."""
+
+
+def serving_functions(model, method="cached", jit_compile=True, max_images=MAX_IMAGES):
     """The SavedModel signatures of ``model``: ``{name: (fn, input_signature)}``.
 
     * ``serving_default``: ``images`` uint8 ``[B, H, W, C]`` (``labels``) ->
@@ -155,7 +159,13 @@ def serving_functions(model, method="cached", jit_compile=True):
     vectors ``[B, D]``. Bad values (a seed below 0, rows out of range, labels out
     of range) fail with an ``InvalidArgumentError`` naming the input; the
     computation behind each signature is XLA-compiled when ``jit_compile``.
+    ``max_images`` caps ``num_images`` of ``sample`` and the batch of ``complete``
+    (fixed at export: one request must not be able to exhaust the server's memory);
+    more is refused with an ``InvalidArgumentError`` before anything is allocated.
     """
+    if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
+        raise ValueError(f"max_images must be a positive int, got {max_images!r}.")
+    too_many = f"at most {max_images} images per request (the max_images set at export)"
     height, width, channels = model.image_shape
     num_dims = height * width * channels
     labels_spec = condition_spec(model)
@@ -189,7 +199,10 @@ def serving_functions(model, method="cached", jit_compile=True):
         return {"images": tf.cast(canvas, model.image_dtype)}
 
     def sample(num_images, seed, temperature, labels=None):
-        checks = [tf.debugging.assert_positive(num_images, message="num_images must be >= 1")]
+        checks = [
+            tf.debugging.assert_positive(num_images, message="num_images must be >= 1"),
+            tf.debugging.assert_less_equal(num_images, max_images, message=too_many),
+        ]
         if labels is not None:
             checks += _check_labels(model, labels, num_images)
         with tf.control_dependencies(checks):
@@ -198,6 +211,7 @@ def serving_functions(model, method="cached", jit_compile=True):
 
     def complete(images, num_known_rows, seed, temperature, labels=None):
         checks = _check_images(model, images) + [
+            tf.debugging.assert_less_equal(tf.shape(images)[0], max_images, message=too_many),
             tf.debugging.assert_non_negative(num_known_rows, "num_known_rows must be >= 0"),
             tf.debugging.assert_less_equal(
                 num_known_rows, height, f"num_known_rows must be <= {height}"

@@ -8,7 +8,7 @@ import uuid
 import keras
 import tensorflow as tf
 
-from keras_pixel.export.graphs import serving_functions
+from keras_pixel.export.graphs import MAX_IMAGES, serving_functions
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -144,6 +144,7 @@ def export_saved_model(
     overwrite=False,
     method="cached",
     jit_compile=True,
+    max_images=MAX_IMAGES,
 ):
     """Exports ``model`` as a SavedModel for TF Serving.
 
@@ -161,6 +162,8 @@ def export_saved_model(
         method: the sampler behind ``sample``/``complete``: ``"cached"`` or
             ``"naive"`` (both give the same images).
         jit_compile: XLA-compile each signature's computation.
+        max_images: the most images one ``sample`` / ``complete`` request may
+            ask for (refused beyond).
 
     Returns:
         The path of the version folder.
@@ -178,7 +181,8 @@ def export_saved_model(
     def write(path):
         archive = keras.export.ExportArchive()
         archive.track(model)
-        for name, (fn, spec) in serving_functions(model, method, jit_compile).items():
+        functions = serving_functions(model, method, jit_compile, max_images)
+        for name, (fn, spec) in functions.items():
             archive.add_endpoint(name, fn, input_signature=spec)
         archive.write_out(path, verbose=False)
 

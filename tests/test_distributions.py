@@ -62,5 +62,5 @@ def test_seeded_draws_repeat():
 
 
 def test_rejects_wrong_number_of_values():
-    with pytest.raises(ValueError, match="256"):
-        pixel_categorical(tf.zeros((2, 2, 2, 1, 10)))
+    with pytest.raises(ValueError, match="K >= 2"):
+        pixel_categorical(tf.zeros((2, 2, 2, 1, 1)))

@@ -40,13 +40,18 @@ def _unless_empty(forward, x, condition):
     TensorFlow's oneDNN ``Conv2D`` (on by default on CPUs with AVX512_VNNI or AMX)
     returns ``[0, H, W, C_in]`` instead of ``[0, H, W, filters]`` for an empty
     batch, and the next convolution then fails ("input depth must be evenly
-    divisible by filter depth"). Empty batches are normal under ``tf.distribute``:
-    a replica's share of a last, partial evaluation batch may hold no image. For
-    those, the network runs on one blank image and its outputs are cut to none.
-    A batch known to be non-empty when traced takes no branch at all.
+    divisible by filter depth"). Empty batches arise under ``tf.distribute``: a
+    replica's share of a last, partial evaluation batch may hold no image. There,
+    when the batch size is unknown at tracing, a branch runs the network on one
+    blank image instead and cuts its outputs to none. Elsewhere (single-device
+    training, exported graphs, which converters to LiteRT and ONNX must read
+    without control flow) a batch of unknown size takes no branch; an empty
+    batch of known size takes the blank-image path directly.
     """
     batch = x.shape[0]
     if batch is not None and batch > 0:
+        return forward(x, condition)
+    if batch is None and not tf.distribute.has_strategy():
         return forward(x, condition)
 
     def empty():

@@ -30,7 +30,7 @@ __all__ = [*_SUBMODULES, "__version__"]
 
 
 def _register_serializables():
-    for name in ("layers", "distributions", "models"):
+    for name in ("layers", "distributions", "models", "training"):
         importlib.import_module(f"keras_pixel.{name}")
     _check_backend()
 

@@ -105,6 +105,8 @@ def test_import_keras_pixel_alone_lets_keras_load_a_saved_model(tmp_path):
     import subprocess
     import sys
 
+    from keras_pixel import training
+
     images = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 1), np.uint8)
     np.save(tmp_path / "images.npy", images)
     expected = {}
@@ -114,6 +116,8 @@ def test_import_keras_pixel_alone_lets_keras_load_a_saved_model(tmp_path):
                                 num_filters=4, num_logistic_mix=1, num_hierarchies=1),
         "row_lstm": zoo.load("row_lstm_mnist", weights=None, image_shape=(4, 4, 1), num_layers=1),
     }.items():  # fmt: skip
+        # A compiled model also saves its optimizer (the paper's per-step decay).
+        model.compile(optimizer=training.make_optimizer(1e-3, lr_decay=0.999, ema=0.9))
         model.save(tmp_path / f"{family}.keras")
         expected[family] = model.log_prob(images)
     script = (

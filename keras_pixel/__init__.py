@@ -1,7 +1,7 @@
 """keras-pixel: autoregressive image models (the PixelCNN family) in Keras 3.
 
-``import keras_pixel`` registers every serializable layer, model and
-distribution with Keras (as ``import keras_hub`` does), so
+``import keras_pixel`` registers every serializable layer, model,
+distribution and training schedule with Keras (as ``import keras_hub`` does), so
 ``keras.models.load_model("m.keras")`` works with nothing else imported. The
 other submodules (``keras_pixel.zoo``, ``keras_pixel.export``, ...) load on
 first use.

@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_pixel import data
 from keras_pixel.export import export_saved_model
 from keras_pixel.images import image_grid
+from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.models import GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, PixelRNN
 from keras_pixel.testing import assert_autoregressive
 
@@ -171,6 +172,8 @@ def test_binarization_gives_zero_and_k_minus_one():
 def test_bad_num_values_are_refused(bad):
     with pytest.raises(ValueError, match="num_values"):
         PixelCNN((4, 4, 1), num_layers=1, filters=4, num_values=bad)
+    with pytest.raises(ValueError, match="num_values"):
+        CategoricalHead(8, num_values=bad)
 
 
 def test_pixelcnn_pp_num_values_is_two_to_the_num_bits():

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_pixel.distributions import NUM_VALUES
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
+from keras_pixel.validation import check_num_values
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
@@ -26,7 +27,7 @@ class CategoricalHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.output_filters = int(output_filters)
         self.color_channels = int(color_channels)
-        self.num_values = int(num_values)
+        self.num_values = check_num_values(num_values)
         masked = dict(mask_type="B", color_channels=self.color_channels, dtype=self.dtype_policy)
         self.hidden_conv = MaskedConv2D(self.output_filters, 1, name="hidden_conv", **masked)
         self.logits_conv = MaskedConv2D(

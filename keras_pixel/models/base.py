@@ -221,12 +221,10 @@ class AutoregressiveModel(keras.Model):
                 )
             if len(labels.shape) == 2 and labels.shape[-1] == 1:
                 labels = labels[:, 0]
-            message = f"labels must be class ids in [0, {self.num_classes})"
             if tf.executing_eagerly():
-                values = np.asarray(labels)
-                if values.size and (values.min() < 0 or values.max() >= self.num_classes):
-                    raise ValueError(f"{message}, got values in [{values.min()}, {values.max()}].")
+                self.check_class_ids(labels)
             else:
+                message = f"labels must be class ids in [0, {self.num_classes})"
                 checks = [
                     tf.debugging.assert_non_negative(labels, message=message),
                     tf.debugging.assert_less(
@@ -486,11 +484,7 @@ class AutoregressiveModel(keras.Model):
                 raise ValueError(
                     f"labels must have shape ({batch},), one per image, got {array.shape}."
                 )
-            if array.size and (array.min() < 0 or array.max() >= self.num_classes):
-                raise ValueError(
-                    f"labels must be class ids in [0, {self.num_classes}), got values in "
-                    f"[{array.min()}, {array.max()}]."
-                )
+            self.check_class_ids(array)
             return np.eye(self.num_classes, dtype=np.float32)[array]
         if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"labels must be integers or floats, got dtype {array.dtype}.")

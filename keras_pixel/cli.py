@@ -395,6 +395,7 @@ def _publish_run(args, model, output, test_images, test_labels, labels, seed, me
 
 def cmd_evaluate(args):
     from keras_pixel import zoo
+    from keras_pixel.losses import nats_to_bits_per_dim
 
     args.binarize = args.binarize or zoo.get_preset(args.model).train.get("binarize", False)
     model = _load_model(args)
@@ -404,7 +405,7 @@ def cmd_evaluate(args):
     nats = -float(
         model.log_prob(images, batch_size=args.batch_size, labels=labels).astype("float64").mean()
     )
-    bpd = nats / (model.num_dims * math.log(2.0))
+    bpd = nats_to_bits_per_dim(nats, model.num_dims)
     print(
         json.dumps(
             {

@@ -11,7 +11,7 @@ sampling method turns the same seed into the same images. Two methods:
 * ``"cached"`` (Ramachandran et al. 2017, *Fast Generation for Convolutional
   Autoregressive Models*): one full pass fills per-layer caches; each step then
   computes every layer only where the new subpixel reaches
-  (``model.sampling_cache`` / ``model.cached_step``), in one XLA-compiled loop
+  (``model.init_cache`` / ``model.step``), in one XLA-compiled loop
   whose caches are updated in place.
 
 The walk runs inside a compiled ``tf.while_loop``; the host is visited once
@@ -23,7 +23,7 @@ import secrets
 import numpy as np
 import tensorflow as tf
 
-from keras_pixel.layers.incremental import read_window
+from keras_pixel.layers.incremental import Position, read_window
 from keras_pixel.layers.weight_norm import frozen_kernels
 
 METHODS = ("cached", "naive")
@@ -65,7 +65,7 @@ def check_method(method):
 
 def draw_noise(model, seed, batch, start=0):
     """The uniform noise of every subpixel from ``start`` on, float32
-    ``[H * W * C - start, B, model.noise_per_subpixel]`` in ``[0, 1)``.
+    ``[H * W * C - start, B, model.likelihood.noise_per_subpixel]`` in ``[0, 1)``.
 
     Row ``t - start`` drives subpixel ``t``; the noise of subpixel ``t`` depends
     on ``(seed, t)`` only, so completing from ``start`` reuses the draws that a
@@ -73,7 +73,7 @@ def draw_noise(model, seed, batch, start=0):
     """
     height, width, channels = model.image_shape
     total = height * width * channels
-    return _noise(seed, tf.range(start, total), batch, model.noise_per_subpixel)
+    return _noise(seed, tf.range(start, total), batch, model.likelihood.noise_per_subpixel)
 
 
 @tf.function(autograph=False, reduce_retracing=True)
@@ -88,7 +88,7 @@ def _noise(seed, steps, batch, per_subpixel):
 
 def _position(model, t):
     _, width, channels = model.image_shape
-    return t // (width * channels), (t // channels) % width, t % channels
+    return Position.from_index(t, width, channels)
 
 
 def _write_subpixel(canvas, i, j, c, values):
@@ -115,7 +115,7 @@ def _naive_sampler(model):
             inputs = canvas if condition is None else (canvas, condition)
             outputs = model(inputs, training=False)
             i, j, c = _position(model, t)
-            values = model.sample_subpixel(
+            values = model.likelihood.sample(
                 outputs, canvas, i, j, c, tf.gather(noise, t - offset), temperature
             )
             return t + 1, _write_subpixel(canvas, i, j, c, values)
@@ -131,18 +131,18 @@ def _cached_sampler(model):
     from the canvas with one full pass (or, for a family whose
     ``zero_cache_from_scratch`` says so, makes them zeros when no pixel is
     known: ``from_scratch=True``); ``run`` steps through whole rows
-    (``t0`` and ``t1`` are multiples of ``W * C``), with ``model.cached_row_step``
-    at the start of each and ``model.cached_step`` per subpixel (or pixel). Both
+    (``t0`` and ``t1`` are multiples of ``W * C``), with ``model.row_step``
+    at the start of each and ``model.step`` per subpixel (or pixel). Both
     are XLA-compiled (in-place cache updates)."""
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def filled(images, condition):
-        return model.sampling_cache(images, condition)
+        return model.init_cache(images, condition)
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def zeros(images, condition):
         spec = lambda t: None if t is None else tf.TensorSpec(t.shape, t.dtype)  # noqa: E731
-        traced = tf.function(model.sampling_cache, autograph=False).get_concrete_function(
+        traced = tf.function(model.init_cache, autograph=False).get_concrete_function(
             spec(images), spec(condition)
         )
         batch = tf.shape(images)[:1]
@@ -166,25 +166,25 @@ def _cached_sampler(model):
         row = width * channels
         # A family whose outputs at a pixel do not read that pixel's own channels
         # takes one step per pixel and draws all its channels from it.
-        per_pixel = model.cached_step_per_pixel
+        per_pixel = model.likelihood.per_pixel
         draws = range(channels) if per_pixel else [None]
 
         # tf.gather, not noise[t - offset]: a strided slice would make XLA
         # compile once per value of offset.
         def step(t, canvas, cache):
             i, j, c = _position(model, t)
-            outputs, cache = model.cached_step(cache, canvas, i, j, c, condition)
+            outputs, cache = model.step(cache, canvas, Position(i, j, c), condition)
             for k in draws:
                 c_k, t_k = (c, t) if k is None else (k, t + k)
                 pixel = read_window(canvas, i, j, 1, 1)
-                values = model.sample_subpixel(
+                values = model.likelihood.sample(
                     outputs, pixel, 0, 0, c_k, tf.gather(noise, t_k - offset), temperature
                 )
                 canvas = _write_subpixel(canvas, i, j, c_k, values)
             return t + (channels if per_pixel else 1), canvas, cache
 
         def next_row(i, canvas, cache):
-            cache = model.cached_row_step(cache, canvas, i, condition)
+            cache = model.row_step(cache, canvas, Position(i, 0, 0), condition)
             end = (i + 1) * row
             _, canvas, cache = tf.while_loop(lambda t, *_: t < end, step, (i * row, canvas, cache))
             return i + 1, canvas, cache

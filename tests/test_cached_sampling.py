@@ -22,6 +22,7 @@ from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.residual_block import MaskedResidualBlock
 from keras_pixel.layers.weight_norm import frozen_kernels
 from keras_pixel.models import AutoregressiveModel, PixelCNN, PixelCNNPlusPlus
+from keras_pixel.testing import assert_steps_match_call
 
 POSITIONS = [(0, 0), (0, 4), (2, 0), (3, 3), (4, 5)]
 
@@ -54,52 +55,59 @@ def test_masked_conv2d_output_at(kwargs):
         _close(layer.pointwise(x[:, 3, 3]), full[:, 3, 3])
 
 
+def test_masked_conv2d_steps():
+    x = _inputs(6)
+    assert_steps_match_call(MaskedConv2D(6, 3, mask_type="B", color_channels=3), x)
+    assert_steps_match_call(MaskedConv2D(3, 1, mask_type="B", color_channels=3), x)
+
+
+def test_masked_conv2d_steps_on_the_image():
+    """A first layer steps on the whole image and reads the pixel itself."""
+    x = _inputs(3)
+    layer = MaskedConv2D(6, 5, mask_type="A", color_channels=3)
+    assert_steps_match_call(layer, x, step_inputs=lambda i, j: x)
+
+
 def test_residual_block_step():
     x = _inputs(6)
-    block = MaskedResidualBlock(3, kernel_size=3, color_channels=3)
-    full = block(x)
-    cache = block.sampling_cache(x)
-    for i, j in POSITIONS:
-        out, cache = block.step(cache, x[:, i, j], i, j)
-        _close(out, full[:, i, j])
+    assert_steps_match_call(MaskedResidualBlock(3, kernel_size=3, color_channels=3), x)
+
+
+def test_categorical_head_step():
+    x = _inputs(6)
+    assert_steps_match_call(CategoricalHead(12, color_channels=3, num_values=5), x)
 
 
 @pytest.mark.parametrize("first", [True, False])
-def test_gated_block_rows_and_pixels(first):
+def test_gated_block_step(first):
+    """Where a row opens, the step also returns the vertical stack of the row
+    above; at every pixel, the horizontal stack."""
     x = _inputs(3 if first else 6, seed=1)
     condition = np.random.default_rng(2).normal(size=(2, 4)).astype("float32")
     block = GatedBlock(6, kernel_size=5 if first else 3, color_channels=3, first=first)
-    v_full, h_full = block(x if first else (x, x), condition=condition)
-    cache = block.sampling_cache(x if first else (x, x), condition)
-    for i in range(x.shape[1]):
-        _, cache = block.vertical_row(cache, x[:, max(i - 1, 0)], i - 1, condition)
-        v_row, _ = block.vertical_row(cache, x[:, i], i, condition)
-        _close(v_row, v_full[:, i])
-        for j in range(x.shape[2]):
-            h = x if first else x[:, i, j]
-            out, cache = block.horizontal_step(cache, h, i, j, condition)
-            _close(out, h_full[:, i, j])
+
+    def compare(full, outputs, i, j):
+        (v_full, h_full), (v_row, h) = full, outputs
+        pairs = [(h_full[:, i, j], h)]
+        if j == 0 and i > 0:
+            pairs.append((v_full[:, i - 1], v_row))
+        return pairs
+
+    assert_steps_match_call(
+        block,
+        x if first else (x, x),
+        condition=condition,
+        step_inputs=(lambda i, j: x) if first else (lambda i, j: (x[:, max(i - 1, 0)], x[:, i, j])),
+        compare=compare,
+    )
 
 
 def test_row_lstm_step():
-    x = _inputs(6, seed=3)
-    layer = RowLSTM(3, kernel_size=3, color_channels=3)
-    full = layer(x)
-    cache = layer.sampling_cache(x)
-    for i, j in POSITIONS:
-        out, cache = layer.step(cache, x[:, i, j], i, j)
-        _close(out, full[:, i, j])
+    assert_steps_match_call(RowLSTM(3, kernel_size=3, color_channels=3), _inputs(6, seed=3))
 
 
 def test_diagonal_bilstm_step():
-    x = _inputs(4, seed=4)
-    layer = DiagonalBiLSTM(4)
-    full = layer(x)
-    cache = layer.sampling_cache(x)
-    for i in range(x.shape[1]):
-        for j in range(x.shape[2]):
-            out, cache = layer.step(cache, x[:, i, j], i, j, tf.constant(j == 0))
-            _close(out, full[:, i, j])
+    assert_steps_match_call(DiagonalBiLSTM(4), _inputs(4, seed=4))
 
 
 @pytest.mark.parametrize("shift", ["down", "down_right"])

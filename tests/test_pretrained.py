@@ -43,6 +43,7 @@ def test_readme_zoo_table_is_current():
     assert cards.zoo_table() in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.large
 @pytest.mark.parametrize(
     "name",
     [n for n in zoo.list_models() if n != "gated_pixelcnn_cifar"],  # 128M: too big here

@@ -104,7 +104,7 @@ def test_xla_gradients_with_an_unknown_batch_size(name):
     def gradients(x, condition):
         with tf.GradientTape() as tape:
             inputs = x if not model.conditional else (x, condition)
-            loss = -tf.reduce_mean(model.subpixel_log_prob(model(inputs, training=True), x))
+            loss = -tf.reduce_mean(model.likelihood.log_prob(model(inputs, training=True), x))
         return tape.gradient(loss, model.trainable_variables)
 
     condition = tf.one_hot(np.zeros(len(images), int) if labels is None else labels, 10)
@@ -215,8 +215,23 @@ def test_mixed_precision_training_stays_finite_with_a_float32_likelihood(
     assert np.all(np.isfinite(history["loss"])) and np.all(np.isfinite(history["bits_per_dim"]))
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     inputs = images if labels is None else (images, keras.ops.one_hot(labels, 10))
-    per_subpixel = model.subpixel_log_prob(model(inputs), images)
+    per_subpixel = model.likelihood.log_prob(model(inputs), images)
     assert per_subpixel.dtype == "float32" and np.all(np.isfinite(per_subpixel))
+
+
+@pytest.mark.parametrize("dtype_policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_mixed_precision_models_sample_with_the_cached_sampler(name, dtype_policy, policy):
+    """The cached steps compute in the layers' compute dtype, as their calls do
+    (they failed with a float16/float32 TypeError in four families)."""
+    policy(dtype_policy)
+    model = _small(name)
+    labels = np.array([3, 7]) if model.conditional else None
+    images = model.sample(2, seed=1, labels=labels, method="cached")
+    assert images.dtype == model.image_dtype and images.shape == (2, *model.image_shape)
+    assert images.max() < model.num_values
+    completed = model.complete(images, 2, seed=2, labels=labels, method="cached")
+    np.testing.assert_array_equal(completed[:, :2], images[:, :2])
 
 
 @pytest.mark.parametrize("name", FAMILIES)

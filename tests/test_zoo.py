@@ -158,3 +158,14 @@ def test_conditional_families_use_their_labels(name):
     a = model.log_prob(images, labels=np.array([0, 0]))
     b = model.log_prob(images, labels=np.array([1, 2]))
     assert np.all(np.abs(a - b) > 1e-4), (a, b)
+
+
+@pytest.mark.parametrize("name", ["gated_pixelcnn_mnist_conditional", "pixelcnn_pp_cifar"])
+def test_vector_conditioned_families_use_their_vectors(name):
+    config = {**SMALL[name], "num_classes": None, "condition_dim": 5}
+    model = zoo.load(name, weights=None, **config)
+    images = np.random.default_rng(0).integers(0, 256, (2, *model.image_shape), np.uint8)
+    vectors = np.random.default_rng(1).normal(size=(2, 5)).astype("float32")
+    a = model.log_prob(images, labels=vectors)
+    b = model.log_prob(images, labels=vectors[::-1].copy())
+    assert np.all(np.abs(a - b) > 1e-4), (a, b)

@@ -6,9 +6,17 @@ from keras_pixel.distributions.categorical import (
     sample_subpixel,
     subpixel_log_prob,
 )
+from keras_pixel.distributions.likelihood import (
+    CategoricalLikelihood,
+    Likelihood,
+    LogisticMixtureLikelihood,
+)
 from keras_pixel.distributions.logistic_mixture import DiscretizedLogisticMixture
 
 __all__ = [
+    "CategoricalLikelihood",
+    "Likelihood",
+    "LogisticMixtureLikelihood",
     "DiscretizedLogisticMixture",
     "NUM_VALUES",
     "pixel_categorical",

@@ -4,6 +4,8 @@
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_pixel.validation import check_temperature
+
 tfd = tfp.distributions
 
 NUM_VALUES = 256
@@ -11,8 +13,8 @@ NUM_VALUES = 256
 
 
 def _check_temperature(temperature):
-    if isinstance(temperature, (int, float)) and not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+    if isinstance(temperature, (int, float)):
+        check_temperature(temperature)
 
 
 def pixel_categorical(logits, temperature=1.0, event_ndims=3):

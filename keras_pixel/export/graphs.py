@@ -10,13 +10,13 @@ Every format exports one of these graphs:
   ``sample``, ``complete``) with their named ``TensorSpec``s and input checks.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 from keras import ops
 
 from keras_pixel import sampling
+from keras_pixel.layers.incremental import Position
+from keras_pixel.losses import nats_to_bits_per_dim
 from keras_pixel.validation import MIN_TEMPERATURE
 
 
@@ -66,7 +66,7 @@ class LogLikelihood(_Wrapper):
     def call(self, images, labels=None):
         inputs = images if labels is None else (images, labels)
         outputs = self.model(inputs, training=False)
-        log_probs = self.model.subpixel_log_prob(outputs, images, portable=True)
+        log_probs = self.model.likelihood.log_prob(outputs, images, portable=True)
         return ops.sum(log_probs, axis=(1, 2, 3))
 
 
@@ -88,12 +88,10 @@ class NextSubpixel(_Wrapper):
     def call(self, canvas, position, labels=None):
         _, width, channels = self.model.image_shape
         position = ops.cast(ops.reshape(position, ()), "int32")
-        i = position // (width * channels)
-        j = (position // channels) % width
-        c = position % channels
+        i, j, c = Position.from_index(position, width, channels)
         inputs = canvas if labels is None else (canvas, labels)
         outputs = self.model(inputs, training=False)
-        return self.model.value_log_probs(outputs, canvas, i, j, c)
+        return self.model.likelihood.value_log_probs(outputs, canvas, i, j, c)
 
 
 def _check_labels(model, labels, batch):
@@ -182,7 +180,7 @@ def serving_functions(model, method="cached", jit_compile=True, max_images=MAX_I
             + ([] if labels is None else _check_labels(model, labels, tf.shape(images)[0]))
         ):
             nats = compiled_log_prob(images, labels)
-        return {"log_prob": nats, "bits_per_dim": -nats / (num_dims * math.log(2.0))}
+        return {"log_prob": nats, "bits_per_dim": nats_to_bits_per_dim(-nats, num_dims)}
 
     def fill(canvas, start, seed, temperature, labels):
         condition = None if labels is None else model._condition(labels)

@@ -2,6 +2,7 @@
 
 from keras_pixel.layers.dropout import ByteDropout
 from keras_pixel.layers.gated_block import GatedBlock
+from keras_pixel.layers.incremental import Position
 from keras_pixel.layers.lstm import DiagonalBiLSTM, RowLSTM
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import causal_kernel_mask
@@ -29,6 +30,7 @@ __all__ = [
     "concat_elu",
     "GatedBlock",
     "MaskedConv2D",
+    "Position",
     "RowLSTM",
     "causal_kernel_mask",
 ]

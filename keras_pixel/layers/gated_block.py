@@ -160,16 +160,16 @@ class GatedBlock(keras.layers.Layer):
     # Cached sampling: the vertical stack once per image row, the horizontal stack
     # once per pixel, from a cache ``(v_map, h_map, v_to_h_row)``.
 
-    def sampling_cache(self, inputs, condition=None):
-        """The cache of :meth:`vertical_row` and :meth:`horizontal_step`, filled from
-        this block's full inputs (as in :meth:`call`).
+    def init_cache(self, inputs, condition=None):
+        """The cache of :meth:`step`, filled from this block's full inputs (as in
+        :meth:`call`).
 
         Returns:
             ``(v_map, h_map, v_to_h_row)``: the vertical stack's input padded for
             its convolution ``[B, H + k//2, W + 2(k//2), C_v]``, the horizontal
             stack's input padded for its ``1 x k`` convolution ``[B, H, W + 2(k//2),
             C_h]``, and the vertical stack's contribution to the current row of
-            the horizontal one ``[B, W, 2F]`` (filled by :meth:`vertical_row`).
+            the horizontal one ``[B, W, 2F]`` (filled when a row opens).
         """
         if condition is not None and len(condition.shape) != 2:
             raise NotImplementedError("Cached sampling supports vector conditions [B, D] only.")
@@ -180,20 +180,63 @@ class GatedBlock(keras.layers.Layer):
         v_to_h_row = ops.zeros((ops.shape(v)[0], v.shape[2], 2 * self.filters), v.dtype)
         return v_map, h_map, v_to_h_row
 
-    def vertical_row(self, cache, v_row, r, condition=None):
-        """The vertical stack on image row ``r`` (complete by now), once per row.
+    def step(self, cache, inputs, position, condition=None):
+        """The block at one pixel: where ``position`` opens row ``i``, first the
+        vertical stack on row ``i - 1`` (complete by then), then the horizontal
+        stack at the pixel.
 
         Args:
-            cache: from :meth:`sampling_cache`.
-            v_row: this block's vertical input on row ``r``, ``[B, W, C_v]``.
-            r: int scalar, ``-1`` before the first row (the shifted stack is zero).
+            cache: from :meth:`init_cache`.
+            inputs: ``(v_row, h)``: the vertical input on row ``i - 1``
+                ``[B, W, C_v]`` (read only where the row opens) and the horizontal
+                input at the pixel ``[B, C_h]``; for the first block the whole
+                (preprocessed) image ``[B, H, W, C]``.
+            position: a :class:`~keras_pixel.layers.Position`.
             condition: ``[B, D]`` or None.
 
         Returns:
-            ``(v_out_row [B, W, F], cache)``: the vertical output of row ``r``, and
-            the cache with ``v_row`` stored and the contribution of row ``r`` to
-            the horizontal stack of row ``r + 1`` ready.
+            ``((v_row_out [B, W, F], h_out [B, F]), cache)``, plus ``skip [B, F]``
+            with ``return_skip``; ``v_row_out`` is the vertical output on row
+            ``i - 1`` where the row opens, zeros elsewhere.
         """
+        i, j = position.row, position.column
+        if self.first:
+            width = inputs.shape[2]
+            v_row = read_window(inputs, ops.maximum(i - 1, 0), 0, 1, width)[:, 0]
+            h = inputs
+        else:
+            v_row, h = inputs
+        v_out, cache = ops.cond(
+            position.first_of_row,
+            lambda: self._vertical_row(cache, v_row, i - 1, condition),
+            lambda: (self._blank_row(v_row), tuple(cache)),
+        )
+        v_map, h_map, v_to_h_row = cache
+        offsets = self.horizontal_conv.cache_offsets
+        if self.first:
+            h_map = write_pixels(h_map, h, i, j, offsets)
+        else:
+            h_map = write_at(h_map, h, i + offsets[0], j + offsets[1])
+        h_pre = self.horizontal_conv.output_at(h_map, i, j) + read_at(v_to_h_row[:, None], 0, j)
+        if condition is not None:
+            h_pre = h_pre + self.horizontal_condition(ops.cast(condition, h_pre.dtype))
+        gated = gated_activation(h_pre, self.color_channels)
+        h_out = self.horizontal_out.pointwise(gated)
+        if not self.first:
+            h_out = h_out + h
+        outputs = (v_out, h_out)
+        if self.return_skip:
+            outputs += (self.skip_out.pointwise(gated),)
+        return outputs, (v_map, h_map, v_to_h_row)
+
+    def _blank_row(self, v_row):
+        return ops.zeros((ops.shape(v_row)[0], v_row.shape[1], self.filters), self.compute_dtype)
+
+    def _vertical_row(self, cache, v_row, r, condition=None):
+        """The vertical stack on image row ``r`` (``-1`` before the first row,
+        where the shifted stack is zero) from its input there ``[B, W, C_v]`` ->
+        ``(v_out_row [B, W, F], cache)`` with ``v_row`` stored and the row's
+        contribution to the horizontal stack of row ``r + 1`` ready."""
         v_map, h_map, _ = cache
         k = self.kernel_size
         row = ops.maximum(r, 0)
@@ -205,36 +248,6 @@ class GatedBlock(keras.layers.Layer):
         shifted = v_pre * ops.cast(r >= 0, v_pre.dtype)
         v_to_h_row = self.vertical_to_horizontal(shifted[:, None])[:, 0]
         return gated_activation(v_pre), (v_map, h_map, v_to_h_row)
-
-    def horizontal_step(self, cache, h, i, j, condition=None):
-        """The horizontal stack at pixel ``(i, j)`` only.
-
-        Args:
-            cache: from :meth:`sampling_cache`, after :meth:`vertical_row` of row
-                ``i - 1``.
-            h: this block's horizontal input at ``(i, j)``, ``[B, C_h]``; for the
-                first block the whole (preprocessed) image ``[B, H, W, C]``, of
-                which pixel ``(i, j)`` and the one before are read.
-            i: row, an int scalar.
-            j: column, an int scalar.
-            condition: ``[B, D]`` or None.
-
-        Returns:
-            ``(h_out [B, F], cache)``.
-        """
-        v_map, h_map, v_to_h_row = cache
-        offsets = self.horizontal_conv.cache_offsets
-        if self.first:
-            h_map = write_pixels(h_map, h, i, j, offsets)
-        else:
-            h_map = write_at(h_map, h, i + offsets[0], j + offsets[1])
-        h_pre = self.horizontal_conv.output_at(h_map, i, j) + read_at(v_to_h_row[:, None], 0, j)
-        if condition is not None:
-            h_pre = h_pre + self.horizontal_condition(ops.cast(condition, h_pre.dtype))
-        h_out = self.horizontal_out.pointwise(gated_activation(h_pre, self.color_channels))
-        if not self.first:
-            h_out = h_out + h
-        return h_out, (v_map, h_map, v_to_h_row)
 
     def compute_output_shape(self, inputs_shape, condition_shape=None):
         _, h_shape = self._pair_shapes(inputs_shape)

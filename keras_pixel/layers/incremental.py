@@ -1,15 +1,74 @@
-"""Layers evaluated at one position from cached inputs: the primitives of cached sampling.
+"""The incremental protocol of cached sampling, and its primitives.
 
 A causal convolution's output at pixel ``(i, j)`` depends on a window of its
 input around (and before) ``(i, j)``. Cached sampling (Ramachandran et al. 2017)
 keeps every layer's input map, writes the new values at ``(i, j)`` after each
-drawn subpixel and evaluates each layer only there: the functions below read
-such a window (``conv_at``), apply a 1x1 layer to one pixel's features
-(``pointwise``) and write one pixel into a map (``write_at``). They are meant to
-run inside a compiled (XLA) loop, where ``write_at`` updates the map in place.
+drawn subpixel and evaluates each layer only there.
+
+**The protocol.** Every layer that takes part in cached sampling has two
+methods besides ``call``:
+
+* ``init_cache(inputs, condition=None)``: the layer's cache, filled from its
+  full inputs (as ``call`` gets them): a tensor or a tuple of tensors (``()``
+  for a layer that needs none, a 1x1 convolution say);
+* ``step(cache, inputs, position, condition=None)`` -> ``(outputs, cache)``:
+  the layer's outputs at one :class:`Position` only, from its inputs there
+  (``[B, C_in]`` for one pixel's features) and its cache, which comes back
+  updated with what the step computed.
+
+A model writes its layer stack once (``network``); the model base runs it three
+ways: forward, filling the caches, and one sampling step (see
+``keras_pixel.models.base``). The functions below are what the steps are
+made of: read a window (``conv_at``), apply a 1x1 layer to one pixel's
+features (``pointwise``), write one pixel into a map (``write_at``). They run
+inside a compiled (XLA) loop, where ``write_at`` updates the map in place,
+and compute in the dtype of the maps they read (the layers' compute dtype:
+bfloat16 under a ``mixed_bfloat16`` policy, as the layers' calls do), the
+kernels cast to it.
 """
 
+from typing import Any, NamedTuple
+
 from keras import ops
+
+
+class Position(NamedTuple):
+    """Where a sampling step is: the subpixel to draw next.
+
+    Attributes:
+        row: int scalar (a tensor inside the compiled loop).
+        column: int scalar.
+        channel: int scalar (0 for a family that steps once per pixel).
+    """
+
+    row: Any
+    column: Any
+    channel: Any = 0
+
+    @classmethod
+    def from_index(cls, t, width, channels):
+        """The position of raster index ``t = (row * W + column) * C + channel``."""
+        return cls(t // (width * channels), (t // channels) % width, t % channels)
+
+    @property
+    def first_of_row(self):
+        """Bool scalar: the step opens its row (column 0, channel 0), where layers
+        that work a whole row at a time (a vertical stack, a right-to-left LSTM)
+        run over the row above, complete by then."""
+        return ops.logical_and(ops.equal(self.column, 0), ops.equal(self.channel, 0))
+
+
+def effective_kernel(layer):
+    """The kernel a layer convolves with: its ``effective_kernel`` property where
+    it has one (masked by :class:`MaskedConv2D`, normalized by
+    :class:`WeightNormalization`), else its ``kernel``."""
+    kernel = getattr(layer, "effective_kernel", None)
+    return layer.kernel if kernel is None else kernel
+
+
+def kernel_and_bias(layer):
+    """:func:`effective_kernel` and the layer's bias (None without one)."""
+    return effective_kernel(layer), getattr(layer, "bias", None)
 
 
 def write_at(cache, values, i, j):
@@ -59,8 +118,11 @@ def conv_at(padded, kernel, i, j, bias=None, dilation=(1, 1)):
     patch = read_window(padded, i, j, (kh - 1) * dh + 1, (kw - 1) * dw + 1)
     if dh > 1 or dw > 1:
         patch = patch[:, ::dh, ::dw]
-    out = ops.einsum("bhwc,hwcf->bf", ops.cast(patch, kernel.dtype), kernel)
-    return out if bias is None else out + bias
+    return _add_bias(ops.einsum("bhwc,hwcf->bf", patch, ops.cast(kernel, patch.dtype)), bias)
+
+
+def _add_bias(out, bias):
+    return out if bias is None else out + ops.cast(bias, out.dtype)
 
 
 def pointwise(x, kernel, bias=None):
@@ -75,20 +137,7 @@ def pointwise(x, kernel, bias=None):
         ``[B, F]``.
     """
     kernel = ops.reshape(kernel, kernel.shape[-2:])
-    out = ops.matmul(ops.cast(x, kernel.dtype), kernel)
-    return out if bias is None else out + bias
-
-
-def kernel_and_bias(layer):
-    """The kernel a layer convolves with (masked, or weight-normalized) and its bias."""
-    from keras_pixel.layers.masked_conv2d import MaskedConv2D
-    from keras_pixel.layers.weight_norm import WeightNormalization
-
-    if isinstance(layer, WeightNormalization):
-        return layer.normalized_kernel, layer.layer.bias
-    if isinstance(layer, MaskedConv2D):
-        return layer.masked_kernel, layer.bias if layer.use_bias else None
-    return layer.kernel, layer.bias if layer.use_bias else None
+    return _add_bias(ops.matmul(x, ops.cast(kernel, x.dtype)), bias)
 
 
 def conv_window(layer, padded, row, col, width, strides=1, transform=None):
@@ -132,12 +181,12 @@ def conv_valid(layer, window, strides=1):
 def correlate(window, kernel, bias=None, strides=1):
     """A "valid" convolution of ``window`` ``[B, kh, w, C_in]`` with ``kernel``
     ``[kh, kw, C_in, F]``: ``[B, 1, (w - kw) // strides + 1, F]``."""
-    window = ops.cast(window, kernel.dtype)
+    kernel = ops.cast(kernel, window.dtype)
     if window.shape[2] == kernel.shape[1]:
         out = ops.einsum("bhwc,hwcf->bf", window, kernel)[:, None, None]
     else:
         out = ops.conv(window, kernel, strides=strides, padding="valid")
-    return out if bias is None else out + bias
+    return _add_bias(out, bias)
 
 
 def shifted_window(cache, fresh, row, col, kernel_width):

@@ -138,11 +138,12 @@ class RowLSTM(_CausalLSTMBase):
         hidden, cells = tf.scan(step, gates_in, initializer=(zeros, zeros))
         return ops.transpose(hidden, (1, 0, 2, 3)), ops.transpose(cells, (1, 0, 2, 3))
 
-    def sampling_cache(self, inputs):
+    def init_cache(self, inputs, condition=None):
         """The cache of :meth:`step` for inputs ``[B, H, W, C_in]``: the input map
         padded for the ``1 x k`` input-to-state convolution, and the hidden and
         cell states of every pixel with a zero row above (and zero columns either
         side of the hidden map, for the state-to-state convolution)."""
+        del condition
         side = self.kernel_size // 2
         hidden, cells = self._scan(inputs)
         return (
@@ -151,14 +152,16 @@ class RowLSTM(_CausalLSTMBase):
             ops.pad(cells, ((0, 0), (1, 0), (0, 0), (0, 0))),
         )
 
-    def step(self, cache, x, i, j):
-        """The layer at pixel ``(i, j)`` only: its input there ``x`` ``[B, C_in]``,
-        the row above from the cache -> ``(hidden [B, units], cache)``."""
+    def step(self, cache, inputs, position, condition=None):
+        """The layer at one pixel only: its input there ``[B, C_in]``, the row
+        above from the cache -> ``(hidden [B, units], cache)``."""
+        del condition
+        x, i, j = inputs, position.row, position.column
         inputs, hidden, cells = cache
-        top, side = self.input_to_state.cache_offsets
-        inputs = write_at(inputs, x, i + top, j + side)
+        side = self.input_to_state.cache_offsets[1]
+        gates, inputs = self.input_to_state.step(inputs, x, position)
         kernel = ops.cast(self.state_kernel, hidden.dtype)[None]
-        gates = self.input_to_state.output_at(inputs, i, j) + conv_at(hidden, kernel, i, j)
+        gates = gates + conv_at(hidden, kernel, i, j)
         h, c = lstm_update(gates, read_at(cells, i, j), self.color_channels)
         hidden = write_at(hidden, h, i + 1, j + side)
         cells = write_at(cells, c, i + 1, j)
@@ -248,12 +251,13 @@ class DiagonalBiLSTM(_CausalLSTMBase):
     # first subpixel of row i, right to left over the row, and that row is all
     # the output at row i reads of it (it is shifted down one row).
 
-    def sampling_cache(self, inputs):
+    def init_cache(self, inputs, condition=None):
         """The cache of :meth:`step` for inputs ``[B, H, W, C_in]``: the input map
         and the hidden and cell states of both directions, with zero rows and
         columns where the recurrences start:
         ``(inputs, left_hidden [B, H+1, W+1, U], left_cells [B, H, W+1, U],
         right_hidden [B, H+1, W+1, U], right_cells [B, H, W+1, U])``."""
+        del condition
         (lh, lc), (rh, rc) = self._both_directions(inputs)
         return (
             inputs,
@@ -281,22 +285,23 @@ class DiagonalBiLSTM(_CausalLSTMBase):
         _, rh, rc = ops.while_loop(lambda j, *_: j >= 0, body, (width - 1, rh, rc))
         return inputs, lh, lc, rh, rc
 
-    def step(self, cache, x, i, j, first_of_row):
-        """The layer at pixel ``(i, j)`` only.
+    def step(self, cache, inputs, position, condition=None):
+        """The layer at one pixel only.
 
         Args:
-            cache: from :meth:`sampling_cache`.
-            x: the layer's input at ``(i, j)``, ``[B, C_in]``.
-            i: row, an int scalar.
-            j: column, an int scalar.
-            first_of_row: bool scalar, true at the first subpixel of row ``i``:
-                the right-to-left pass then runs over row ``i - 1``.
+            cache: from :meth:`init_cache`.
+            inputs: the layer's input at the pixel, ``[B, C_in]``.
+            position: a :class:`~keras_pixel.layers.Position`; where it opens
+                row ``i``, the right-to-left pass first runs over row ``i - 1``.
+            condition: unused.
 
         Returns:
             ``(output [B, units], cache)``.
         """
+        del condition
+        x, i, j = inputs, position.row, position.column
         cache = ops.cond(
-            ops.logical_and(first_of_row, i > 0),
+            ops.logical_and(position.first_of_row, i > 0),
             lambda: self._right_to_left_row(cache, i - 1),
             lambda: tuple(cache),
         )

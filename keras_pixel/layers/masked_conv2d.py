@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import conv_at, pointwise
+from keras_pixel.layers.incremental import conv_at, pointwise, write_at, write_pixels
 from keras_pixel.layers.masking import (
     causal_kernel_mask,
     channel_groups,
@@ -72,6 +72,48 @@ class MaskedConv2D(keras.layers.Conv2D):
     def masked_kernel(self):
         """The kernel times its mask, ``[kh, kw, C_in, filters]``."""
         return self.kernel * ops.convert_to_tensor(self._mask, dtype=self.kernel.dtype)
+
+    @property
+    def effective_kernel(self):
+        """The kernel the layer convolves with: :attr:`masked_kernel`."""
+        return self.masked_kernel
+
+    @property
+    def pointwise_only(self):
+        """Whether the kernel is 1x1: a step then reads one pixel and needs no cache."""
+        return tuple(self.kernel_size) == (1, 1)
+
+    def init_cache(self, inputs, condition=None):
+        """The cache of :meth:`step`: the input map through :meth:`cache_padding`
+        (``()`` for a 1x1 kernel)."""
+        del condition
+        return () if self.pointwise_only else self.cache_padding(inputs)
+
+    def step(self, cache, inputs, position, condition=None):
+        """The layer's output at ``position`` only, ``[B, filters]``.
+
+        Args:
+            cache: from :meth:`init_cache`.
+            inputs: the input at the pixel, ``[B, C_in]``; or the whole input map
+                ``[B, H, W, C_in]`` (the image, for a first layer), of which the
+                pixel and the one before it are written (the channels drawn
+                since the last step).
+            position: a :class:`~keras_pixel.layers.Position`.
+            condition: unused.
+
+        Returns:
+            ``(outputs [B, filters], cache)``.
+        """
+        del condition
+        if self.pointwise_only:
+            return self.pointwise(inputs), cache
+        i, j = position.row, position.column
+        top, side = self.cache_offsets
+        if len(inputs.shape) == 4:
+            cache = write_pixels(cache, inputs, i, j, (top, side))
+        else:
+            cache = write_at(cache, inputs, i + top, j + side)
+        return self.output_at(cache, i, j), cache
 
     @property
     def cache_offsets(self):

@@ -43,6 +43,16 @@ class CategoricalHead(keras.layers.Layer):
         _, height, width, _ = features.shape
         return ops.reshape(logits, (-1, height, width, self.color_channels, self.num_values))
 
+    def init_cache(self, inputs, condition=None):
+        """The head reads one pixel: no cache."""
+        del inputs, condition
+        return ()
+
+    def step(self, cache, inputs, position, condition=None):
+        """The head at one pixel: features ``[B, F]`` -> ``(logits [B, C, K], cache)``."""
+        del position, condition
+        return self.pointwise(inputs), cache
+
     def pointwise(self, features):
         """The head on one pixel's features ``[B, F]`` -> logits ``[B, C, K]``."""
         hidden = self.hidden_conv.pointwise(ops.relu(features))

@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import write_at
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 
 
@@ -48,27 +47,19 @@ class MaskedResidualBlock(keras.layers.Layer):
         h = self.expand(ops.relu(h))
         return inputs + h
 
-    def sampling_cache(self, inputs):
+    def init_cache(self, inputs, condition=None):
         """The cache of :meth:`step` for inputs ``[B, H, W, 2h]``: the middle
-        convolution's input map, padded (see :meth:`MaskedConv2D.cache_padding`)."""
-        return self.conv.cache_padding(ops.relu(self.reduce(ops.relu(inputs))))
+        convolution's (see :meth:`MaskedConv2D.init_cache`)."""
+        del condition
+        return self.conv.init_cache(ops.relu(self.reduce(ops.relu(inputs))))
 
-    def step(self, cache, x, i, j):
-        """The block at pixel ``(i, j)`` only.
-
-        Args:
-            cache: from :meth:`sampling_cache`; holds the pixels before ``(i, j)``.
-            x: the block's input at ``(i, j)``, ``[B, 2h]``.
-            i: row, an int scalar.
-            j: column, an int scalar.
-
-        Returns:
-            ``(output [B, 2h], cache)`` with the cache updated at ``(i, j)``.
-        """
-        top, side = self.conv.cache_offsets
-        cache = write_at(cache, ops.relu(self.reduce.pointwise(ops.relu(x))), i + top, j + side)
-        h = self.conv.output_at(cache, i, j)
-        return x + self.expand.pointwise(ops.relu(h)), cache
+    def step(self, cache, inputs, position, condition=None):
+        """The block at one pixel only: its input there ``[B, 2h]`` -> ``(output
+        [B, 2h], cache)``, the cache updated at the pixel."""
+        del condition
+        h = ops.relu(self.reduce.pointwise(ops.relu(inputs)))
+        h, cache = self.conv.step(cache, h, position)
+        return inputs + self.expand.pointwise(ops.relu(h)), cache
 
     def compute_output_shape(self, input_shape):
         return input_shape

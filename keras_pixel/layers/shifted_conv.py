@@ -318,7 +318,7 @@ class GatedResnet(keras.layers.Layer):
         if a is not None:
             pre[0] = pre[0] + self._nin_part(a, first=True)
         elif self.nin is not None:
-            pre[0] = pre[0] + kernel_and_bias(self.nin)[1]
+            pre[0] = pre[0] + ops.cast(kernel_and_bias(self.nin)[1], pre[0].dtype)
         if condition is not None:
             projected = self.condition_proj(ops.cast(condition, pre[1].dtype))
             pre[1] = pre[1] + projected[:, None, None, :]
@@ -413,8 +413,8 @@ class GatedResnet(keras.layers.Layer):
         bias = kernel_and_bias(self.nin)[1]
         total, n = self.nin_input_channels, a.shape[-1]
         kernel = self._kernel_part("nin", 0 if first else total - n, n)
-        out = ops.matmul(concat_elu(ops.cast(a, kernel.dtype)), kernel)
-        return out + bias if first else out
+        out = ops.matmul(concat_elu(a), ops.cast(kernel, a.dtype))
+        return out + ops.cast(bias, out.dtype) if first else out
 
     @property
     def nin_input_channels(self):

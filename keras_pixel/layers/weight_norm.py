@@ -50,6 +50,16 @@ class WeightNormalization(keras.layers.Wrapper):
         """``g * v / ||v||``, the kernel the wrapped layer is called with."""
         return self._kernel()
 
+    @property
+    def effective_kernel(self):
+        """The kernel the layer convolves with: :attr:`normalized_kernel`."""
+        return self._kernel()
+
+    @property
+    def bias(self):
+        """The wrapped layer's bias."""
+        return self.layer.bias
+
     def _kernel(self):
         frozen = _FROZEN_KERNELS.get()
         if frozen is not None and id(self) in frozen:

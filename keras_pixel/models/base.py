@@ -1,15 +1,14 @@
 """``AutoregressiveModel``: what every image model of the package shares."""
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_pixel import sampling
-from keras_pixel.distributions import pixel_categorical
-from keras_pixel.distributions.categorical import inverse_cdf_sample
+from keras_pixel.distributions import CategoricalLikelihood
+from keras_pixel.losses import nats_to_bits_per_dim
+from keras_pixel.training.strategy import in_multi_worker_mode
 from keras_pixel.validation import (
     check_images,
     check_num_values,
@@ -27,9 +26,7 @@ def _multi_worker_logs(logs):
     ``strategy.reduce("MEAN", value, axis=0)``, which fails on scalars; on ``[1]``
     tensors it gives the scalar mean over the replicas.
     """
-    strategy = tf.distribute.get_strategy()
-    in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode", None)
-    if in_multi_worker_mode is None or not in_multi_worker_mode():
+    if not in_multi_worker_mode():
         return logs
     return {key: ops.reshape(value, (1,)) for key, value in logs.items()}
 
@@ -71,11 +68,15 @@ def _unless_empty(forward, x, condition):
 class AutoregressiveModel(keras.Model):
     """Base class of the autoregressive image models.
 
-    A subclass defines the network in :meth:`forward` (for the 256-way softmax:
-    float images ``[B, H, W, C]`` in [-1, 1] -> logits ``[B, H, W, C, 256]``) such
-    that the outputs at subpixel ``(i, j, c)`` depend only on subpixels before it
-    in raster order. Subclasses with another likelihood override
-    :meth:`output_distribution` and :meth:`sample_subpixel`.
+    A subclass defines the network in :meth:`network`, its layer stack written
+    once (for the K-way softmax: float images ``[B, H, W, C]`` in [-1, 1] ->
+    logits ``[B, H, W, C, K]``), such that the outputs at subpixel ``(i, j, c)``
+    depend only on subpixels before it in raster order; the base derives the
+    forward pass and cached sampling from it (or a family overrides
+    :meth:`forward`, :meth:`init_cache` and :meth:`step`). What the outputs
+    mean is the model's :attr:`likelihood` (a K-way softmax per subpixel
+    unless the family sets another,
+    :class:`~keras_pixel.distributions.Likelihood`).
 
     The base turns this into a trainable density model:
 
@@ -108,9 +109,7 @@ class AutoregressiveModel(keras.Model):
     #: required labels and ignored them would be silently wrong).
     conditionable = True
 
-    def __init__(
-        self, image_shape, num_classes=None, condition_dim=None, num_values=256, **kwargs
-    ):
+    def __init__(self, image_shape, num_classes=None, condition_dim=None, num_values=256, **kwargs):
         super().__init__(**kwargs)
         self._image_shape = normalize_image_shape(image_shape)
         if num_classes is not None and condition_dim is not None:
@@ -129,6 +128,7 @@ class AutoregressiveModel(keras.Model):
         )
         self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
         self._num_values = check_num_values(num_values)
+        self.likelihood = CategoricalLikelihood(self._num_values)
         self._samplers = {}
         self._log_prob_fn = None
 
@@ -166,16 +166,6 @@ class AutoregressiveModel(keras.Model):
             self((images, ops.zeros((1, self.condition_size))))
         else:
             self(images)
-
-    def forward(self, x, condition=None, training=False):
-        """The network: float images in [-1, 1] -> outputs of the likelihood.
-
-        Args:
-            x: float ``[B, H, W, C]``, the images scaled to [-1, 1].
-            condition: float ``[B, condition_size]`` or None.
-            training: Keras training flag.
-        """
-        raise NotImplementedError
 
     def call(self, inputs, training=False):
         images, labels = self._split_inputs(inputs)
@@ -310,85 +300,113 @@ class AutoregressiveModel(keras.Model):
         return images * (2.0 / (self._num_values - 1)) - 1.0
 
     def output_distribution(self, outputs, temperature=1.0):
-        """The distribution over images given the network outputs.
-
-        Returns:
-            A ``tfp`` distribution with event shape ``[H, W, C]`` whose
-            ``.distribution.log_prob`` gives one value per subpixel.
-        """
-        return pixel_categorical(outputs, temperature)
-
-    noise_per_subpixel = 1
-    """Uniform numbers each subpixel draw consumes (1: the inverse-CDF draw)."""
-
-    def sample_subpixel(self, outputs, canvas, i, j, c, noise, temperature):
-        """Draws subpixel ``(i, j, c)`` of every image -> int32 ``[B]``.
-
-        A deterministic function of the conditional and of ``noise``
-        ``[B, noise_per_subpixel]`` (uniform in ``[0, 1)``), so every sampling
-        method draws the same values from the same noise. ``canvas`` holds the
-        subpixels drawn so far (likelihoods that couple the channels of a pixel
-        read them); the 256-way softmax does not need it.
-        """
-        del canvas
-        return inverse_cdf_sample(outputs[:, i, j, c], noise[:, 0], temperature)
-
-    def value_log_probs(self, outputs, canvas, i, j, c):
-        """Log-probs in nats of every value of subpixel ``(i, j, c)`` given all the
-        subpixels before it: float32 ``[B, num_values]``, at temperature 1.
-
-        The distribution that a sampling loop outside this package (an exported
-        single-step graph on a device, say) draws subpixel ``(i, j, c)`` from.
-        ``outputs`` come from the network on ``canvas`` (int ``[B, H, W, C]``);
-        ``i``, ``j``, ``c`` may be scalar tensors.
-        """
-        del canvas
-        return tf.nn.log_softmax(tf.cast(outputs[:, i, j, c], tf.float32), axis=-1)
+        """The distribution over images given the network outputs
+        (``self.likelihood.distribution``): a ``tfp`` distribution with event
+        shape ``[H, W, C]`` whose ``.distribution.log_prob`` gives one value per
+        subpixel."""
+        return self.likelihood.distribution(outputs, temperature)
 
     litert_batch_size = None
     """Batch size a LiteRT export fixes (None: free). Families that loop with
     ``tf.scan`` fix it: LiteRT's builtin ops need static loop-element shapes."""
 
-    cached_step_per_pixel = False
-    """True where the outputs at a pixel do not read that pixel's own channels (the
-    likelihood couples them): the cached sampler then runs one
-    :meth:`cached_step` per pixel, not per subpixel."""
+    zero_cache_from_scratch = False
+    """Whether a cache of zeros (shaped like :meth:`init_cache`'s) serves for
+    drawing every pixel: true where each step computes every cache entry it
+    reads before reading it, and zeros stand for the padding. Sampling from
+    scratch then skips the full pass that fills the caches."""
+
+    def network(self, x, condition, layer_call):
+        """The family's layer stack, written once.
+
+        Applies every layer through ``layer_call(layer, inputs, **kwargs)`` and
+        combines the results with elementwise ops only, so that the same code
+        runs on whole maps and on one pixel. The base runs it three ways:
+        :meth:`forward` (each layer called), :meth:`init_cache` (each layer's
+        ``init_cache`` recorded, then the layer called) and :meth:`step` (each
+        layer's ``step`` at one position; see
+        :mod:`keras_pixel.layers.incremental` for the layers' protocol).
+
+        Args:
+            x: float ``[B, H, W, C]``, the images scaled to [-1, 1] (in a step
+                too: the first layer reads the pixels it needs).
+            condition: float ``[B, condition_size]`` or None.
+            layer_call: how to apply a layer.
+
+        Returns:
+            The likelihood's parameters (``[B, H, W, C, K]`` logits), or those of
+            one pixel (``[B, C, K]``) in a step.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no network.")
+
+    def forward(self, x, condition=None, training=False):
+        """The network: float images in [-1, 1] -> outputs of the likelihood.
+
+        The default runs :meth:`network`; a family with a training-only behaviour
+        (dropout) or no incremental layers overrides this instead.
+
+        Args:
+            x: float ``[B, H, W, C]``, the images scaled to [-1, 1].
+            condition: float ``[B, condition_size]`` or None.
+            training: Keras training flag.
+        """
+        del training
+        return self.network(x, condition, lambda layer, inputs, **kwargs: layer(inputs, **kwargs))
 
     @property
     def supports_cached_sampling(self):
-        """Whether this family implements :meth:`sampling_cache` and :meth:`cached_step`."""
-        return type(self).cached_step is not AutoregressiveModel.cached_step
+        """Whether this family has a cached sampler: a :meth:`network` of
+        incremental layers, or its own :meth:`init_cache` and :meth:`step`."""
+        base = AutoregressiveModel
+        return type(self).network is not base.network or type(self).step is not base.step
 
-    def sampling_cache(self, images, condition=None):
-        """The per-layer caches of cached sampling, filled from ``images`` (int
-        ``[B, H, W, C]``) by one full pass: a tuple of tensors whose entries for
+    def init_cache(self, images, condition=None):
+        """The caches of cached sampling, filled from ``images`` (int ``[B, H, W,
+        C]``) by one full pass: a tuple with one entry per layer, whose values for
         the pixels before the first one to draw are final."""
-        raise NotImplementedError(f"{type(self).__name__} has no cached sampler.")
+        caches = []
 
-    def cached_step(self, cache, images, i, j, c, condition=None):
-        """The network's outputs at pixel ``(i, j)`` for drawing channel ``c``,
-        computed from ``cache`` and the drawn subpixels of ``images`` alone.
+        def fill(layer, inputs, **kwargs):
+            caches.append(layer.init_cache(inputs, **kwargs))
+            return layer(inputs, **kwargs)
+
+        self.network(self.preprocess(images), self._condition(condition), fill)
+        return tuple(caches)
+
+    def step(self, cache, images, position, condition=None):
+        """The network's outputs at one pixel, for drawing the subpixel at
+        ``position``, computed from ``cache`` and the drawn subpixels of
+        ``images`` alone.
+
+        Args:
+            cache: from :meth:`init_cache` (or the previous step).
+            images: int ``[B, H, W, C]`` holding every subpixel before ``position``.
+            position: a :class:`~keras_pixel.layers.Position`.
+            condition: float ``[B, D]`` or None.
 
         Returns:
             ``(outputs, cache)``: ``outputs`` shaped like ``self(images)[:, i:i+1,
             j:j+1]`` (equal to it up to float rounding, given every subpixel before
-            ``(i, j, c)``), and the cache updated with what this step computed.
+            ``position``), and the cache updated with what this step computed.
         """
-        raise NotImplementedError(f"{type(self).__name__} has no cached sampler.")
+        caches, updated = iter(cache), []
 
-    # Whether a cache of zeros (shaped like sampling_cache's) serves for drawing
-    # every pixel: true where each step computes every cache entry it reads
-    # before reading it, and zeros stand for the padding. Sampling from scratch
-    # then skips the full pass that fills the caches.
-    zero_cache_from_scratch = False
+        def step_layer(layer, inputs, **kwargs):
+            outputs, layer_cache = layer.step(next(caches), inputs, position, **kwargs)
+            updated.append(layer_cache)
+            return outputs
 
-    def cached_row_step(self, cache, images, i, condition=None):
-        """What the cached sampler computes once per row, before the
-        :meth:`cached_step` of its first pixel (a family whose layers see whole
-        rows above, e.g. the u stream of PixelCNN++, computes them here):
-        ``cache`` -> the updated cache. ``images`` holds every subpixel before
-        row ``i``. The default computes nothing."""
-        del images, i, condition
+        outputs = self.network(self.preprocess(images), self._condition(condition), step_layer)
+        return outputs[:, None, None], tuple(updated)
+
+    def row_step(self, cache, images, position, condition=None):
+        """What the cached sampler computes once per row, before the :meth:`step`
+        of its first pixel, for a family that works whole rows of a map at a
+        time outside its layers (the u stream of PixelCNN++): ``cache`` -> the
+        updated cache. ``images`` holds every subpixel before row
+        ``position.row``. The default computes nothing (layers that need rows run
+        them in their own step, where :attr:`Position.first_of_row`)."""
+        del images, position, condition
         return cache
 
     def _sampling_method(self, method):
@@ -401,19 +419,6 @@ class AutoregressiveModel(keras.Model):
             )
         return method
 
-    def subpixel_log_prob(self, outputs, images, portable=False):
-        """Conditional log-prob in nats of every subpixel, float32 ``[B, H, W, C]``.
-
-        ``portable=True`` computes the same numbers from ops that every runtime
-        has (a log-softmax and a one-hot contraction), for exports to LiteRT and
-        ONNX; the default goes through the ``tfp`` distribution.
-        """
-        if portable:
-            log_probs = tf.nn.log_softmax(tf.cast(outputs, tf.float32), axis=-1)
-            one_hot = tf.one_hot(tf.cast(images, tf.int32), self._num_values, dtype=tf.float32)
-            return tf.reduce_sum(log_probs * one_hot, axis=-1)
-        return self.output_distribution(outputs).distribution.log_prob(tf.cast(images, tf.int32))
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Negative log-likelihood in nats per image, averaged over the batch.
 
@@ -425,7 +430,7 @@ class AutoregressiveModel(keras.Model):
         """
         del y, training
         images = self._split_inputs(x)[0]
-        nll = -ops.sum(self.subpixel_log_prob(y_pred, images), axis=(1, 2, 3))
+        nll = -ops.sum(self.likelihood.log_prob(y_pred, images), axis=(1, 2, 3))
         if sample_weight is not None:
             sample_weight = ops.cast(sample_weight, nll.dtype)
             loss = ops.sum(nll * sample_weight) / ops.maximum(ops.sum(sample_weight), 1e-12)
@@ -433,7 +438,7 @@ class AutoregressiveModel(keras.Model):
             # A replica's share of a last, partial batch may be empty: its mean is 0.
             loss = ops.sum(nll) / ops.maximum(ops.cast(ops.shape(nll)[0], nll.dtype), 1.0)
         self.bits_per_dim_tracker.update_state(
-            nll / (self.num_dims * math.log(2.0)), sample_weight=sample_weight
+            nats_to_bits_per_dim(nll, self.num_dims), sample_weight=sample_weight
         )
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
@@ -523,7 +528,7 @@ class AutoregressiveModel(keras.Model):
             @tf.function(reduce_retracing=True)
             def fn(batch, condition):
                 inputs = batch if condition is None else (batch, condition)
-                return self.subpixel_log_prob(self(inputs, training=False), batch)
+                return self.likelihood.log_prob(self(inputs, training=False), batch)
 
             self._log_prob_fn = fn
         parts = [
@@ -549,7 +554,7 @@ class AutoregressiveModel(keras.Model):
         if len(images) == 0:
             raise ValueError("bits_per_dim needs at least one image, got none.")
         nll = -self.log_prob(images, batch_size=batch_size, labels=labels).astype(np.float64)
-        return float(nll.mean() / (self.num_dims * math.log(2.0)))
+        return float(nats_to_bits_per_dim(nll.mean(), self.num_dims))
 
     def sample(self, num, temperature=1.0, seed=None, method=None, progress=False, labels=None):
         """Draws ``num`` images from the model.
@@ -560,7 +565,7 @@ class AutoregressiveModel(keras.Model):
             seed: int for reproducible images (the same seed gives the same
                 images), or None for fresh randomness.
             method: ``"cached"`` (the default; every family of the package has it,
-                a subclass without :meth:`cached_step` falls back to naive): per-layer
+                a subclass without :meth:`step` falls back to naive): per-layer
                 caches, each step computes only what the new subpixel changes;
                 ``"naive"``: one full forward pass per subpixel (the reference).
                 Both give the same images for the same seed (see

@@ -2,10 +2,8 @@
 Decoders*)."""
 
 import keras
-from keras import ops
 
 from keras_pixel.layers import GatedBlock
-from keras_pixel.layers.incremental import read_window
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.models.base import AutoregressiveModel
 
@@ -81,48 +79,11 @@ class GatedPixelCNN(AutoregressiveModel):
         )
         self._build_from_images()
 
-    def forward(self, x, condition=None, training=False):
-        del training
+    def network(self, x, condition, layer_call):
         stacks = x
         for block in self.blocks:
-            stacks = block(stacks, condition=condition)
-        return self.head(stacks[1])
-
-    def sampling_cache(self, images, condition=None):
-        condition = self._condition(condition)
-        stacks = self.preprocess(images)
-        caches = []
-        for block in self.blocks:
-            caches.append(block.sampling_cache(stacks, condition))
-            stacks = block(stacks, condition=condition)
-        return tuple(caches)
-
-    def cached_step(self, cache, images, i, j, c, condition=None):
-        """The vertical stacks once per row (at its first subpixel, from the
-        completed row above), then the horizontal stacks at pixel ``(i, j)``."""
-        condition = self._condition(condition)
-        x = self.preprocess(images)
-        _, width, channels = self.image_shape
-
-        def vertical_rows(caches):
-            r = i - 1
-            v_row = read_window(x, ops.maximum(r, 0), 0, 1, width)[:, 0]
-            updated = []
-            for block, block_cache in zip(self.blocks, caches, strict=True):
-                v_row, block_cache = block.vertical_row(block_cache, v_row, r, condition)
-                updated.append(block_cache)
-            return tuple(updated)
-
-        cache = ops.cond(
-            ops.logical_and(ops.equal(j, 0), ops.equal(c, 0)),
-            lambda: vertical_rows(cache),
-            lambda: tuple(cache),
-        )
-        h, updated = x, []
-        for block, block_cache in zip(self.blocks, cache, strict=True):
-            h, block_cache = block.horizontal_step(block_cache, h, i, j, condition)
-            updated.append(block_cache)
-        return self.head.pointwise(h)[:, None, None], tuple(updated)
+            stacks = layer_call(block, stacks, condition=condition)
+        return layer_call(self.head, stacks[1])
 
     def get_config(self):
         config = super().get_config()

@@ -3,7 +3,6 @@
 import keras
 
 from keras_pixel.layers import MaskedConv2D
-from keras_pixel.layers.incremental import write_pixels
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.residual_block import MaskedResidualBlock
 from keras_pixel.models.base import AutoregressiveModel
@@ -69,33 +68,12 @@ class PixelCNN(AutoregressiveModel):
         )
         self._build_from_images()
 
-    def forward(self, x, condition=None, training=False):
-        del condition, training
-        h = self.input_conv(x)
-        for block in self.blocks:
-            h = block(h)
-        return self.head(h)
-
-    def sampling_cache(self, images, condition=None):
+    def network(self, x, condition, layer_call):
         del condition
-        x = self.preprocess(images)
-        caches = [self.input_conv.cache_padding(x)]
-        h = self.input_conv(x)
+        h = layer_call(self.input_conv, x)
         for block in self.blocks:
-            caches.append(block.sampling_cache(h))
-            h = block(h)
-        return tuple(caches)
-
-    def cached_step(self, cache, images, i, j, c, condition=None):
-        del c, condition
-        top, side = self.input_conv.cache_offsets
-        x = write_pixels(cache[0], self.preprocess(images), i, j, (top, side))
-        h = self.input_conv.output_at(x, i, j)
-        updated = [x]
-        for block, block_cache in zip(self.blocks, cache[1:], strict=True):
-            h, block_cache = block.step(block_cache, h, i, j)
-            updated.append(block_cache)
-        return self.head.pointwise(h)[:, None, None], tuple(updated)
+            h = layer_call(block, h)
+        return layer_call(self.head, h)
 
     def get_config(self):
         config = super().get_config()

@@ -3,10 +3,10 @@
 import functools
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from keras_pixel.distributions.logistic_mixture import mixture_from_params, num_mixture_params
+from keras_pixel.distributions import LogisticMixtureLikelihood
+from keras_pixel.distributions.logistic_mixture import num_mixture_params
 from keras_pixel.layers.incremental import (
     conv_valid,
     conv_window,
@@ -104,6 +104,9 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         if not 1 <= self.num_bits <= 8:
             raise ValueError(f"num_bits must be in [1, 8] for uint8 images, got {num_bits}.")
         self._num_values = 2**self.num_bits
+        self.likelihood = LogisticMixtureLikelihood(
+            self.num_logistic_mix, self.image_shape[-1], self.num_bits
+        )
         height, width, channels = self.image_shape
         factor = 2 ** (self.num_hierarchies - 1)
         if height % factor or width % factor:
@@ -245,8 +248,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         return self.output_layer(ops.elu(ul)), maps
 
     # Cached sampling (Ramachandran et al. 2017). The u stream (rows above only)
-    # is computed a whole row at a time when a row starts (cached_row_step), the
-    # ul stream one pixel at a time (cached_step). Level l of the U-Net (0 = full
+    # is computed a whole row at a time when a row starts (row_step), the
+    # ul stream one pixel at a time (step). Level l of the U-Net (0 = full
     # resolution) gets its row r (u) or pixel (r, c) (ul) when the full
     # resolution reaches row 2^l r (and column 2^l c): downsampling waits for its
     # last input, and upsampling writes the 2 rows (u) or 2 x 2 pixels (ul) it
@@ -260,7 +263,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     # every step (22.6x one forward pass at paper size): no map is written inside
     # a branch, and no map is read where it was just written.
 
-    def sampling_cache(self, images, condition=None):
+    def init_cache(self, images, condition=None):
         condition = self._condition(condition)
         outputs, maps = self._unet(self.preprocess(images), condition, False, record=True)
         maps["params"] = ops.zeros_like(outputs[:, 0, 0])
@@ -268,10 +271,13 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         for level in self._levels():
             for key in self._pass_keys("ul", "rows", level):
                 channels = 2 * nf if key.startswith("ul_pre2") else nf
-                maps[key] = ops.zeros((batch, 1, self._level_width(level), channels))
+                maps[key] = ops.zeros(
+                    (batch, 1, self._level_width(level), channels), self.compute_dtype
+                )
         return maps
 
-    def cached_row_step(self, cache, images, i, condition=None):
+    def row_step(self, cache, images, position, condition=None):
+        i = position.row
         condition = self._condition(condition)
         maps = self._with_pixel(cache, images, i, 0)
         fresh = {}
@@ -289,8 +295,9 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             self._run_group(maps, fresh, due, "ul", "rows", level, i // 2**level, None, group)
         return maps
 
-    def cached_step(self, cache, images, i, j, c, condition=None):
+    def step(self, cache, images, position, condition=None):
         del condition  # in the row terms
+        i, j = position.row, position.column
         maps = self._with_pixel(cache, images, i, j)
         fresh = {}
         for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
@@ -498,7 +505,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         ``level`` (``"ul_pre1_..."``, ``"ul_pre2_..."``): each kernel's top row on
         row ``r - 1`` of the ul maps, and ``nin`` of the u stream's row ``r``
         (the u part of a down block's extra input ``[u, skip]``), which
-        :meth:`cached_row_step` has just computed."""
+        :meth:`row_step` has just computed."""
         width, h = self._level_width(level), self.num_hierarchies - 1 - level
         first = self._down_input(level)[0]
         for direction, blocks in (("up", self.up_ul[level]), ("down", self.down_ul[h])):
@@ -536,43 +543,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             read_window(maps[f"ul_pre{n}_{direction}_{level}_{k}"], 0, c, 1, 1) for n in (1, 2)
         )
 
-    def output_distribution(self, outputs, temperature=1.0):
-        """The :class:`DiscretizedLogisticMixture` given the network outputs."""
-        del temperature
-        return mixture_from_params(
-            outputs, self.num_logistic_mix, self.image_shape[-1], self.num_bits
-        )
-
-    def subpixel_log_prob(self, outputs, images, portable=False):
-        return self.output_distribution(outputs).subpixel_log_prob(images, portable)
-
-    noise_per_subpixel = 2
-    cached_step_per_pixel = True
     zero_cache_from_scratch = True
-
-    def sample_subpixel(self, outputs, canvas, i, j, c, noise, temperature):
-        pixel = outputs[:, i : i + 1, j : j + 1]
-        previous = canvas[:, i : i + 1, j : j + 1]
-        drawn = self.output_distribution(pixel).sample_channel(
-            previous, c, temperature=temperature, uniform=noise[:, None, None, :]
-        )
-        return ops.reshape(drawn, (-1,))
-
-    def value_log_probs(self, outputs, canvas, i, j, c):
-        """Every value of subpixel ``(i, j, c)``: the mixture's discretized
-        conditional given the pixel's earlier channels in ``canvas``, float32
-        ``[B, num_values]`` (see the base class)."""
-        channels = self.image_shape[-1]
-        values = tf.range(self.num_values, dtype=tf.int32)
-        previous = tf.cast(canvas[:, i, j], tf.int32)
-        channel = tf.range(channels)
-        candidates = tf.where(channel < c, previous[:, None, :], 0)
-        candidates = tf.where(channel == c, values[None, :, None], candidates)
-        pixel = tf.gather(tf.gather(outputs, i, axis=1), j, axis=1)
-        params = tf.tile(pixel[:, None, None, :], [1, 1, self.num_values, 1])
-        distribution = self.output_distribution(params)
-        log_probs = distribution.subpixel_log_prob(candidates[:, None], portable=True)
-        return tf.gather(log_probs[:, 0], c, axis=-1)
 
     def data_dependent_init(self, images, labels=None):
         """Data-dependent initialization of the weight normalization on a batch.

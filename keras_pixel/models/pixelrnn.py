@@ -2,10 +2,8 @@
 Networks*): Row LSTM and Diagonal BiLSTM networks."""
 
 import keras
-from keras import ops
 
 from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
-from keras_pixel.layers.incremental import write_pixels
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.models.base import AutoregressiveModel
 
@@ -92,52 +90,16 @@ class PixelRNN(AutoregressiveModel):
         )
         self._build_from_images()
 
-    def forward(self, x, condition=None, training=False):
-        del condition, training
-        h = self.input_conv(x)
+    def network(self, x, condition, layer_call):
+        del condition
+        h = layer_call(self.input_conv, x)
         skips = 0.0
         for lstm, projection in zip(self.lstms, self.projections, strict=True):
-            out = projection(lstm(h))
+            out = layer_call(projection, layer_call(lstm, h))
             h = h + out
             if self.skip_connections:
                 skips = skips + out
-        features = h + skips if self.skip_connections else h
-        return self.head(features)
-
-    def sampling_cache(self, images, condition=None):
-        del condition
-        x = self.preprocess(images)
-        caches = [self.input_conv.cache_padding(x)]
-        h = self.input_conv(x)
-        for lstm, projection in zip(self.lstms, self.projections, strict=True):
-            caches.append(lstm.sampling_cache(h))
-            h = h + projection(lstm(h))
-        return tuple(caches)
-
-    def cached_step(self, cache, images, i, j, c, condition=None):
-        """Row LSTM: every layer at pixel ``(i, j)`` from the states of the row
-        above. Diagonal BiLSTM: the left-to-right states per pixel, the
-        right-to-left ones once per row (see :meth:`DiagonalBiLSTM.step`)."""
-        del condition
-        top, side = self.input_conv.cache_offsets
-        x = write_pixels(cache[0], self.preprocess(images), i, j, (top, side))
-        h = self.input_conv.output_at(x, i, j)
-        updated, skips = [x], 0.0
-        first_of_row = ops.logical_and(ops.equal(j, 0), ops.equal(c, 0))
-        for lstm, projection, lstm_cache in zip(
-            self.lstms, self.projections, cache[1:], strict=True
-        ):
-            if isinstance(lstm, RowLSTM):
-                hidden, lstm_cache = lstm.step(lstm_cache, h, i, j)
-            else:
-                hidden, lstm_cache = lstm.step(lstm_cache, h, i, j, first_of_row)
-            updated.append(lstm_cache)
-            out = projection.pointwise(hidden)
-            h = h + out
-            if self.skip_connections:
-                skips = skips + out
-        features = h + skips if self.skip_connections else h
-        return self.head.pointwise(features)[:, None, None], tuple(updated)
+        return layer_call(self.head, h + skips if self.skip_connections else h)
 
     def get_config(self):
         config = super().get_config()

@@ -1,9 +1,16 @@
-"""Checks of the autoregressive property, for the test suite and for your own models."""
+"""Checks of the autoregressive property and of cached steps, for the test suite and
+for your own layers and models."""
 
 from keras_pixel.testing.causality import (
     assert_autoregressive,
     assert_layer_causal,
     layer_dependency_mask,
 )
+from keras_pixel.testing.incremental import assert_steps_match_call
 
-__all__ = ["assert_autoregressive", "assert_layer_causal", "layer_dependency_mask"]
+__all__ = [
+    "assert_autoregressive",
+    "assert_layer_causal",
+    "assert_steps_match_call",
+    "layer_dependency_mask",
+]

@@ -16,6 +16,24 @@ import tensorflow as tf
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
 
+def in_multi_worker_mode(strategy=None):
+    """Whether ``strategy`` (default: the current one) is a
+    ``MultiWorkerMirroredStrategy`` over more than one worker.
+
+    The condition under which Keras 3 averages a step's logs across workers
+    with ``strategy.reduce("MEAN", value, axis=0)`` (Keras reads it from the
+    private ``strategy.extended._in_multi_worker_mode()``); computed here from
+    public API: the strategy's cluster resolver, whose chief and workers are
+    the workers.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = strategy.cluster_resolver
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return len(cluster.get("chief", [])) + len(cluster.get("worker", [])) > 1
+
+
 def _tf_config():
     raw = os.environ.get("TF_CONFIG")
     if not raw:

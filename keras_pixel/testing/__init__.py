@@ -6,11 +6,13 @@ from keras_pixel.testing.causality import (
     assert_layer_causal,
     layer_dependency_mask,
 )
+from keras_pixel.testing.contract import assert_model_contract
 from keras_pixel.testing.incremental import assert_steps_match_call
 
 __all__ = [
     "assert_autoregressive",
     "assert_layer_causal",
+    "assert_model_contract",
     "assert_steps_match_call",
     "layer_dependency_mask",
 ]

@@ -1,0 +1,51 @@
+"""Every family keeps the model contract (keras_pixel.testing.assert_model_contract):
+causal, normalized over its K values, exact .keras round trip, cached == naive."""
+
+import numpy as np
+import pytest
+
+from keras_pixel.models import GatedPixelCNN, PixelCNN, PixelCNNPlusPlus, PixelRNN
+from keras_pixel.testing import assert_model_contract
+
+FAMILIES = {
+    "pixelcnn_rgb": lambda: PixelCNN((4, 4, 3), num_layers=2, filters=6, output_filters=12),
+    "pixelcnn_k2": lambda: PixelCNN(
+        (5, 5, 1), num_layers=1, filters=4, output_filters=8, num_values=2
+    ),
+    "gated_conditional": lambda: GatedPixelCNN(
+        2, 6, image_shape=(4, 4, 3), output_filters=12, num_classes=3
+    ),
+    "gated_k512": lambda: GatedPixelCNN(
+        2, 4, image_shape=(4, 4, 1), output_filters=8, num_values=512
+    ),
+    "row_lstm": lambda: PixelRNN("row_lstm", 1, 3, image_shape=(4, 4, 3), output_filters=6),
+    "diagonal_bilstm": lambda: PixelRNN(
+        "diagonal_bilstm", 2, 4, image_shape=(4, 5, 1), output_filters=8
+    ),
+    "pixelcnn_pp_conditional": lambda: PixelCNNPlusPlus(
+        num_resnet=1,
+        num_hierarchies=2,
+        num_filters=8,
+        num_logistic_mix=2,
+        dropout=0.0,
+        image_shape=(4, 4, 3),
+        num_classes=3,
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_keeps_the_model_contract(family):
+    model = FAMILIES[family]()
+    assert_model_contract(model, labels=1 if model.conditional else None)
+
+
+def test_the_contract_catches_a_model_that_sees_the_future():
+    class Leaky(PixelCNN):
+        def network(self, x, condition, layer_call):
+            return super().network(x[:, ::-1, ::-1], condition, layer_call)
+
+    model = Leaky((4, 4, 1), num_layers=1, filters=4, output_filters=8)
+    with pytest.raises(AssertionError, match="Not causal|ignores its past"):
+        assert_model_contract(model, cached=False)
+    assert np.isfinite(model.log_prob(np.zeros((1, 4, 4, 1), np.uint8))).all()

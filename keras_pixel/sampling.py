@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_pixel.layers.incremental import Position, read_window
-from keras_pixel.layers.weight_norm import frozen_kernels
 
 METHODS = ("cached", "naive")
 
@@ -158,10 +157,11 @@ def _cached_sampler(model):
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def run(images, cache, condition, t0, t1, noise, offset, temperature):
-        with frozen_kernels(model):
-            return _run(images, cache, condition, t0, t1, noise, offset, temperature)
+        # Prepared once here, outside the loop (see model.sampling_constants).
+        constants = model.sampling_constants()
+        return _run(images, cache, condition, t0, t1, noise, offset, temperature, constants)
 
-    def _run(images, cache, condition, t0, t1, noise, offset, temperature):
+    def _run(images, cache, condition, t0, t1, noise, offset, temperature, constants):
         _, width, channels = model.image_shape
         row = width * channels
         # A family whose outputs at a pixel do not read that pixel's own channels
@@ -173,7 +173,7 @@ def _cached_sampler(model):
         # compile once per value of offset.
         def step(t, canvas, cache):
             i, j, c = _position(model, t)
-            outputs, cache = model.step(cache, canvas, Position(i, j, c), condition)
+            outputs, cache = model.step(cache, canvas, Position(i, j, c), condition, constants)
             for k in draws:
                 c_k, t_k = (c, t) if k is None else (k, t + k)
                 pixel = read_window(canvas, i, j, 1, 1)
@@ -184,7 +184,7 @@ def _cached_sampler(model):
             return t + (channels if per_pixel else 1), canvas, cache
 
         def next_row(i, canvas, cache):
-            cache = model.row_step(cache, canvas, Position(i, 0, 0), condition)
+            cache = model.row_step(cache, canvas, Position(i, 0, 0), condition, constants)
             end = (i + 1) * row
             _, canvas, cache = tf.while_loop(lambda t, *_: t < end, step, (i * row, canvas, cache))
             return i + 1, canvas, cache

@@ -15,12 +15,12 @@ from keras_pixel.layers import (
     GatedBlock,
     GatedResnet,
     MaskedConv2D,
+    Position,
     RowLSTM,
 )
-from keras_pixel.layers.incremental import conv_window, read_window
+from keras_pixel.layers.incremental import conv_window, kernel_and_bias, read_window
 from keras_pixel.layers.output_head import CategoricalHead
 from keras_pixel.layers.residual_block import MaskedResidualBlock
-from keras_pixel.layers.weight_norm import frozen_kernels
 from keras_pixel.models import AutoregressiveModel, PixelCNN, PixelCNNPlusPlus
 from keras_pixel.testing import assert_steps_match_call
 
@@ -110,6 +110,11 @@ def test_diagonal_bilstm_step():
     assert_steps_match_call(DiagonalBiLSTM(4), _inputs(4, seed=4))
 
 
+def _gated_resnet_step(block, x_map, c1_map, r, c, x, a, condition, kernels=None):
+    c1 = block.first_step(x_map, r, c, x, a=a, kernels=kernels)
+    return block.gate_step(c1_map, r, c, x, c1, condition, kernels=kernels), c1
+
+
 @pytest.mark.parametrize("shift", ["down", "down_right"])
 def test_gated_resnet_step_rows_and_pixels(shift):
     x = _inputs(4, seed=5, shape=(2, 4, 6))
@@ -117,11 +122,12 @@ def test_gated_resnet_step_rows_and_pixels(shift):
     condition = np.random.default_rng(7).normal(size=(2, 5)).astype("float32")
     block = GatedResnet(4, shift, dropout=0.5)
     full = block(x, a=a, condition=condition)
+    kernels = block.sampling_kernels()
     pad = lambda t: np.pad(t, ((0, 0), (1, 0), (1, 1), (0, 0)))  # noqa: E731
     x_map, c1_map = pad(x), np.zeros_like(pad(x))
     for r in range(x.shape[1]):
-        row, c1 = block.step(
-            x_map, c1_map, r, 0, x[:, r : r + 1], a=a[:, r : r + 1], condition=condition
+        row, c1 = _gated_resnet_step(
+            block, x_map, c1_map, r, 0, x[:, r : r + 1], a[:, r : r + 1], condition, kernels
         )
         _close(row[:, 0], full[:, r])
         c1_map[:, r + 1, 1:-1] = np.asarray(c1)[:, 0]
@@ -132,14 +138,15 @@ def test_gated_resnet_step_rows_and_pixels(shift):
         # returns c1 there: it must not read them from the maps.
         x_map[:, r + 1, c + 1] = np.nan
         c1_map[:, r + 1, c + 1] = np.nan
-        pixel, c1 = block.step(
+        pixel, c1 = _gated_resnet_step(
+            block,
             x_map,
             c1_map,
             r,
             c,
             x[:, r : r + 1, c : c + 1],
-            a=a[:, r : r + 1, c : c + 1],
-            condition=condition,
+            a[:, r : r + 1, c : c + 1],
+            condition,
         )
         _close(pixel[:, 0, 0], full[:, r, c])
         _close(c1[:, 0, 0], c1_full[:, r + 1, c + 1])
@@ -160,19 +167,22 @@ def test_gated_resnet_row_terms_and_pixel_steps(row_channels):
     split = 5 if row_channels is None else row_channels
     pad = lambda t: np.pad(t, ((0, 0), (1, 0), (1, 1), (0, 0)))  # noqa: E731
     x_map, c1_map = pad(x), pad(block.first_conv(x, a))
+    kernels = block.sampling_kernels(row_channels=split)
     for r in range(x.shape[1]):
+        row_a = a[:, r : r + 1, :, :split] if split else None
         pre1, pre2 = block.row_terms(
-            x_map, c1_map, r, a=a[:, r : r + 1, :, :split] if split else None, condition=condition
+            x_map, c1_map, r, a=row_a, condition=condition, kernels=kernels
         )
         for c in range(x.shape[2]):
             x_nan, c1_nan = x_map.copy(), c1_map.copy()
             x_nan[:, r + 1 :, c + 1 :] = np.nan
             c1_nan[:, r + 1 :, c + 1 :] = np.nan
             rest = a[:, r : r + 1, c : c + 1, split:] if split < 5 else None
-            out, c1 = block.pixel_step(
-                x_nan, c1_nan, r, c, x[:, r : r + 1, c : c + 1],
-                pre1[:, :, c : c + 1], pre2[:, :, c : c + 1], a=rest,
-            )  # fmt: skip
+            x_rc = x[:, r : r + 1, c : c + 1]
+            c1 = block.pixel_first_step(
+                x_nan, r, c, x_rc, pre1[:, :, c : c + 1], a=rest, kernels=kernels
+            )
+            out = block.pixel_gate_step(c1_nan, r, c, x_rc, c1, pre2[:, :, c : c + 1], kernels)
             _close(out[:, 0, 0], full[:, r, c])
             _close(c1[:, 0, 0], c1_map[:, r + 1, c + 1])
     down = GatedResnet(4, "down")
@@ -189,8 +199,9 @@ def test_strided_shifted_conv_window(layer):
     full = layer(x)
     padded = np.pad(x, ((0, 0), (1, 0), (1, 1), (0, 0)))
     for r in range(full.shape[1]):
-        _close(conv_window(layer, padded, r, 0, full.shape[2], strides=2)[:, 0], full[:, r])
-    _close(conv_window(layer, padded, 2, 1, 1, strides=2)[:, 0, 0], full[:, 2, 1])
+        row = conv_window(*kernel_and_bias(layer), padded, r, 0, full.shape[2], strides=2)
+        _close(row[:, 0], full[:, r])
+    _close(conv_window(*kernel_and_bias(layer), padded, 2, 1, 1, strides=2)[:, 0, 0], full[:, 2, 1])
     _close(read_window(padded, 1, 1, 1, 8)[:, 0], x[:, 0])
 
 
@@ -294,28 +305,26 @@ def test_progress_bar_chunks_draw_the_same_images():
         sampling.run_sampler(model, canvas, 3, sampling.make_seed(0), 1.0, method="cached")
 
 
-def test_frozen_kernels_compute_each_normalized_kernel_once():
+def test_pixelcnn_pp_steps_read_the_kernels_prepared_where_the_loop_starts():
+    """The weight-normalized kernels are explicit constants of the loop
+    (model.sampling_constants): a step given them uses them, not the variables."""
     model = _small_pixelcnn_pp(num_hierarchies=1)
-    layer = model.u_init
-    outside = layer.normalized_kernel.numpy()
-    x = tf.random.normal((1, 4, 6, 4))
-    with frozen_kernels(model):
-        kernel = layer.normalized_kernel
-        assert layer.normalized_kernel is kernel
-        np.testing.assert_allclose(kernel.numpy(), outside, rtol=1e-6)
-        inside = layer(x).numpy()
-        # The block's kernels are fixed where it starts: a later change of the
-        # variables does not reach them.
-        layer.g.assign(2.0 * layer.g)
-        assert layer.normalized_kernel is kernel
-        # So are the kernel parts that the pixel steps use.
-        block = model.up_ul[0][0]
-        bottom = block._kernel_part("conv2", "bottom")
-        assert block._kernel_part("conv2", "bottom") is bottom
-        np.testing.assert_allclose(
-            bottom.numpy(), block.conv2.normalized_kernel.numpy()[1:], rtol=1e-6
-        )
-    np.testing.assert_allclose(layer.normalized_kernel.numpy(), 2.0 * outside, rtol=1e-6)
+    constants = model.sampling_constants()
+    kernel, bias = constants["u_init"]
+    np.testing.assert_allclose(kernel.numpy(), model.u_init.effective_kernel.numpy(), rtol=1e-6)
+    block = model.up_ul[0][0]
+    parts = constants[block.name]
     np.testing.assert_allclose(
-        layer(x).numpy(), 2.0 * inside - layer.layer.bias.numpy(), rtol=1e-5, atol=1e-6
+        parts["conv2_bottom"].numpy(), block.conv2.effective_kernel.numpy()[1:], rtol=1e-6
     )
+    canvas = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 4, 6, 3)), tf.int32)
+    cache = model.init_cache(canvas)
+    position = Position(tf.constant(1), tf.constant(0), tf.constant(0))
+    cache = model.row_step(cache, canvas, position, constants=constants)
+    before, _ = model.step(cache, canvas, position, constants=constants)
+    for layer in (model.u_init, block.conv2):
+        layer.g.assign(3.0 * layer.g)
+    after, _ = model.step(cache, canvas, position, constants=constants)
+    np.testing.assert_array_equal(after.numpy(), before.numpy())
+    fresh, _ = model.step(cache, canvas, position)
+    assert not np.allclose(fresh.numpy(), before.numpy())

@@ -140,17 +140,17 @@ def pointwise(x, kernel, bias=None):
     return _add_bias(ops.matmul(x, ops.cast(kernel, x.dtype)), bias)
 
 
-def conv_window(layer, padded, row, col, width, strides=1, transform=None):
-    """``width`` outputs of a convolution layer along one output row, from the
-    window of its padded input map that they read.
+def conv_window(kernel, bias, padded, row, col, width, strides=1, transform=None):
+    """``width`` outputs of a convolution along one output row, from the window
+    of its padded input map that they read.
 
     The window starts at ``(row * strides, col * strides)`` of ``padded`` and is
-    ``kh`` rows high; it is convolved "valid" with the layer's kernel. Used row
-    by row (``width`` = the map's width) or pixel by pixel (``width`` = 1).
+    ``kh`` rows high; it is convolved "valid" with ``kernel``. Used row by row
+    (``width`` = the map's width) or pixel by pixel (``width`` = 1).
 
     Args:
-        layer: a convolution (``Conv2D`` or subclass, possibly wrapped in
-            ``WeightNormalization``) with a ``[kh, kw, C_in, F]`` kernel.
+        kernel: ``[kh, kw, C_in, F]`` (the layer's :func:`effective_kernel`).
+        bias: ``[F]`` or None.
         padded: ``[B, H', W', C_in]``.
         row: the first output's row, an int scalar.
         col: the first output's column, an int scalar.
@@ -162,20 +162,20 @@ def conv_window(layer, padded, row, col, width, strides=1, transform=None):
     Returns:
         ``[B, 1, width, F]``.
     """
-    kh, kw = kernel_and_bias(layer)[0].shape[:2]
+    kh, kw = kernel.shape[:2]
     window = read_window(padded, row * strides, col * strides, kh, (width - 1) * strides + kw)
-    return conv_valid(layer, window if transform is None else transform(window), strides)
-
-
-def conv_valid(layer, window, strides=1):
-    """A layer's kernel and bias applied "valid" to a window it reads whole:
-    ``[B, kh, w, C_in]`` -> ``[B, 1, (w - kw) // strides + 1, F]``.
-
-    Taking the window as an argument lets a caller read a cached map once and
-    use that window for several things (XLA then updates the map in place).
-    """
-    kernel, bias = kernel_and_bias(layer)
+    window = window if transform is None else transform(window)
     return correlate(window, kernel, bias, strides)
+
+
+def call_with_kernel(layer, inputs, kernel, bias):
+    """``layer(inputs)`` with ``kernel`` and ``bias`` in place of its variables
+    (of the layer it wraps, for a ``WeightNormalization``): a layer whose
+    output is not one window per position (a transposed convolution) applied
+    with kernels prepared once, outside a sampling loop."""
+    inner = getattr(layer, "layer", layer)
+    outputs, _ = inner.stateless_call([ops.cast(kernel, inner.compute_dtype), bias], [], inputs)
+    return outputs
 
 
 def correlate(window, kernel, bias=None, strides=1):

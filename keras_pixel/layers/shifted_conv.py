@@ -7,14 +7,14 @@ from keras import ops
 from keras_pixel.layers.conv_gemm import padded_conv2d, use_gemm_backward
 from keras_pixel.layers.dropout import ByteDropout
 from keras_pixel.layers.incremental import (
-    conv_valid,
     correlate,
     kernel_and_bias,
+    pointwise,
     read_window,
     shifted_window,
 )
 from keras_pixel.layers.shifts import crop
-from keras_pixel.layers.weight_norm import WeightNormalization, frozen_part
+from keras_pixel.layers.weight_norm import WeightNormalization
 
 
 def concat_elu(x):
@@ -246,46 +246,88 @@ class GatedResnet(keras.layers.Layer):
         p, q = ops.split(c2, 2, axis=-1)
         return x + p * ops.sigmoid(q)
 
-    def step(self, x_map, c1_map, row, col, x, a=None, condition=None):
-        """The block at ``width`` positions of row ``row`` from ``col`` on, from
-        cached maps (cached sampling: a whole row of the u stream, one pixel of
-        the ul stream): :meth:`first_step`, then :meth:`gate_step`. Nothing is
-        written: the caller stores ``x``, ``c1`` and the output in its maps.
+    # Cached sampling (PixelCNN++'s scheduler runs these): a whole row of the u
+    # stream (first_step, gate_step), or one pixel of the ul stream with its row
+    # terms computed once per row (row_terms, pixel_first_step, pixel_gate_step).
+    # Nothing is written: the caller stores x, c1 and the output in its maps.
+    # Every method reads its kernels from ``kernels``, what sampling_kernels()
+    # prepared where the compiled loop starts.
+
+    def sampling_kernels(self, row_channels=None):
+        """The kernels the cached steps use, computed once where a compiled
+        sampling loop starts: XLA hoists loop-invariant work out of a loop but
+        not out of a branch inside it, and no kernel slice at all, so each step
+        would otherwise recompute them, reading and writing the kernels (tens of
+        MB per step at the paper's size).
+
+        Args:
+            row_channels: for a down-right block with an extra input, how many of
+                its first channels :meth:`row_terms` reads (the rest: the pixel
+                steps); None for all.
+
+        Returns:
+            A dict: ``"conv1"``, ``"conv2"`` and (with an extra input) ``"nin"``:
+            ``(kernel, bias)`` pairs, the weight-normalized kernels; for a
+            down-right block also the kernel rows ``"conv1_top"``,
+            ``"conv1_bottom"``, ``"conv2_top"``, ``"conv2_bottom"`` and
+            ``"nin_row"`` / ``"nin_pixel"``: the rows of ``nin``'s kernel that
+            ``concat_elu`` of the row's and the pixel's extra channels meet.
+        """
+        kernels = {name: kernel_and_bias(getattr(self, name)) for name in ("conv1", "conv2")}
+        if self.nin is not None:
+            kernels["nin"] = kernel_and_bias(self.nin)
+        if self.shift != "down_right":
+            return kernels
+        for name in ("conv1", "conv2"):
+            kernel = kernels[name][0]
+            kernels[f"{name}_top"], kernels[f"{name}_bottom"] = kernel[:1], kernel[1:]
+        if self.nin is not None:
+            kernel, total = kernels["nin"][0], self.nin_input_channels
+            n = total if row_channels is None else row_channels
+
+            def rows(start, count):
+                return ops.concatenate(
+                    [kernel[start : start + count], kernel[total + start : total + start + count]],
+                    axis=0,
+                )
+
+            kernels["nin_row"] = rows(0, n)
+            if n < total:
+                kernels["nin_pixel"] = rows(n, total - n)
+        return kernels
+
+    def first_step(self, x_map, row, col, x, a=None, kernels=None):
+        """:meth:`first_conv` at ``width`` positions of row ``row`` from ``col``
+        on -> ``c1`` ``[B, 1, width, filters]``.
 
         Args:
             x_map: the block's input, padded by one row on top and one column
                 either side ``[B, H + 1, W + 2, filters]``, holding every position
                 the step reads, except that the ``width`` positions of ``x`` may
                 be stale.
-            c1_map: the cache of ``c1``, padded the same way, holding the
-                positions before the outputs.
             row: output row, an int scalar.
             col: first output column, an int scalar.
             x: the block's input at the output positions ``[B, 1, width, filters]``.
             a: the extra input at those positions ``[B, 1, width, C_a]``, or None.
-            condition: ``[B, D]`` or None.
-
-        Returns:
-            ``(out, c1)``, both ``[B, 1, width, filters]``.
+            kernels: from :meth:`sampling_kernels` (computed here if None).
         """
-        c1 = self.first_step(x_map, row, col, x, a)
-        return self.gate_step(c1_map, row, col, x, c1, condition), c1
+        kernels = kernels or self.sampling_kernels()
+        kernel, bias = kernels["conv1"]
+        window = shifted_window(x_map, x, row, col, kernel.shape[1])
+        c1 = correlate(concat_elu(window), kernel, bias)
+        return c1 if a is None else c1 + pointwise(concat_elu(a), *kernels["nin"])
 
-    def first_step(self, x_map, row, col, x, a=None):
-        """:meth:`first_conv` at the positions of ``x`` (see :meth:`step`) -> ``c1``."""
-        kw = kernel_and_bias(self.conv1)[0].shape[1]
-        c1 = conv_valid(self.conv1, concat_elu(shifted_window(x_map, x, row, col, kw)))
-        return c1 if a is None else c1 + self.nin(concat_elu(a))
-
-    def gate_step(self, c1_map, row, col, x, c1, condition=None):
+    def gate_step(self, c1_map, row, col, x, c1, condition=None, kernels=None):
         """:meth:`gate` at the positions of ``x`` given their ``c1`` (see
-        :meth:`step`; ``c1_map`` may or may not hold ``c1`` already)."""
-        kw = kernel_and_bias(self.conv2)[0].shape[1]
-        c2 = conv_valid(self.conv2, concat_elu(shifted_window(c1_map, c1, row, col, kw)))
-        return self._gate(x, c2, condition)
+        :meth:`first_step`; ``c1_map``, the cache of ``c1`` padded the same way,
+        holds the positions before them and may or may not hold ``c1``)."""
+        kernels = kernels or self.sampling_kernels()
+        kernel, bias = kernels["conv2"]
+        window = shifted_window(c1_map, c1, row, col, kernel.shape[1])
+        return self._gate(x, correlate(concat_elu(window), kernel, bias), condition)
 
-    def row_terms(self, x_map, c1_map, row, a=None, condition=None):
-        """What :meth:`pixel_step` adds along row ``row`` without reading the row
+    def row_terms(self, x_map, c1_map, row, a=None, condition=None, kernels=None):
+        """What the pixel steps add along row ``row`` without reading the row
         itself, for the whole row at once: both convolutions' top kernel row on
         the row above, their biases, ``nin`` of the extra input channels known
         for the whole row, and the condition.
@@ -305,99 +347,57 @@ class GatedResnet(keras.layers.Layer):
             a: ``[B, 1, W, C_r]``, the first ``C_r`` channels of the extra input
                 along the row, or None.
             condition: ``[B, D]`` or None.
+            kernels: from :meth:`sampling_kernels` (computed here if None).
 
         Returns:
             ``(pre1, pre2)``: ``[B, 1, W, filters]`` and ``[B, 1, W, 2 * filters]``.
         """
+        kernels = kernels or self._down_right_kernels(a)
         width = x_map.shape[2] - 2
         pre = []
         for name, cache in (("conv1", x_map), ("conv2", c1_map)):
-            kernel, bias = self._kernel_part(name, "top"), kernel_and_bias(getattr(self, name))[1]
+            kernel, bias = kernels[f"{name}_top"], kernels[name][1]
             window = read_window(cache, row, 0, 1, width + kernel.shape[1] - 1)
             pre.append(correlate(concat_elu(window), kernel, bias))
         if a is not None:
-            pre[0] = pre[0] + self._nin_part(a, first=True)
+            pre[0] = pre[0] + pointwise(concat_elu(a), kernels["nin_row"], kernels["nin"][1])
         elif self.nin is not None:
-            pre[0] = pre[0] + ops.cast(kernel_and_bias(self.nin)[1], pre[0].dtype)
+            pre[0] = pre[0] + ops.cast(kernels["nin"][1], pre[0].dtype)
         if condition is not None:
             projected = self.condition_proj(ops.cast(condition, pre[1].dtype))
             pre[1] = pre[1] + projected[:, None, None, :]
         return tuple(pre)
 
-    def pixel_step(self, x_map, c1_map, row, col, x, pre1, pre2, a=None):
-        """The block at pixel ``(row, col)`` from :meth:`row_terms`' values there:
-        :meth:`pixel_first_step`, then :meth:`pixel_gate_step`. Only what the
-        bottom kernel row reads is computed per pixel: the pixels to the left
-        in the maps, ``x`` and this pixel's ``c1``, and ``nin`` of the last
-        channels of the extra input. Down-right shift only (a down-shifted
-        block reads pixels to the right). Nothing is written.
-
-        Args:
-            x_map: as in :meth:`row_terms`, also holding the pixels before
-                ``(row, col)`` on the row.
-            c1_map: likewise.
-            row: an int scalar.
-            col: an int scalar.
-            x: the block's input at the pixel ``[B, 1, 1, filters]``.
-            pre1: :meth:`row_terms`' first value at the pixel ``[B, 1, 1, filters]``.
-            pre2: its second ``[B, 1, 1, 2 * filters]``.
-            a: the last channels of the extra input there ``[B, 1, 1, C_p]``, or None.
-
-        Returns:
-            ``(out, c1)``, both ``[B, 1, 1, filters]``.
-        """
-        c1 = self.pixel_first_step(x_map, row, col, x, pre1, a)
-        return self.pixel_gate_step(c1_map, row, col, x, c1, pre2), c1
-
-    def pixel_first_step(self, x_map, row, col, x, pre1, a=None):
-        """``c1`` at pixel ``(row, col)`` (see :meth:`pixel_step`)."""
-        kernel = self._pixel_kernel("conv1")
+    def pixel_first_step(self, x_map, row, col, x, pre1, a=None, kernels=None):
+        """``c1`` at pixel ``(row, col)`` from :meth:`row_terms`' ``pre1`` there
+        ``[B, 1, 1, filters]``: only what the bottom kernel row reads is computed
+        (the pixels to the left in ``x_map``, ``x`` ``[B, 1, 1, filters]``), and
+        ``nin`` of the last channels of the extra input ``a`` ``[B, 1, 1, C_p]``
+        (or None). Down-right shift only (a down-shifted block reads pixels to
+        the right)."""
+        kernels = kernels or self._down_right_kernels(a, pixel=True)
+        kernel = kernels["conv1_bottom"]
         c1 = pre1 + correlate(concat_elu(self._bottom_row(x_map, row, col, x, kernel)), kernel)
-        return c1 if a is None else c1 + self._nin_part(a, first=False)
+        return c1 if a is None else c1 + pointwise(concat_elu(a), kernels["nin_pixel"])
 
-    def pixel_gate_step(self, c1_map, row, col, x, c1, pre2):
-        """The block's output at pixel ``(row, col)`` given its ``c1`` (see
-        :meth:`pixel_step`; ``c1_map`` may or may not hold ``c1`` already: only
-        the pixels to its left are read)."""
-        kernel = self._pixel_kernel("conv2")
+    def pixel_gate_step(self, c1_map, row, col, x, c1, pre2, kernels=None):
+        """The block's output at pixel ``(row, col)`` given its ``c1`` and
+        :meth:`row_terms`' ``pre2`` there (``c1_map`` may or may not hold ``c1``
+        already: only the pixels to its left are read)."""
+        kernels = kernels or self._down_right_kernels()
+        kernel = kernels["conv2_bottom"]
         c2 = pre2 + correlate(concat_elu(self._bottom_row(c1_map, row, col, c1, kernel)), kernel)
         return self._gate(x, c2, None)
 
-    def _pixel_kernel(self, name):
+    def _down_right_kernels(self, a=None, pixel=False):
+        """:meth:`sampling_kernels` for a call without them (tests, one-off use):
+        the row's share of ``nin`` is everything but the pixel's ``a``."""
         if self.shift != "down_right":
             raise ValueError("Pixel steps need a down-right-shifted block (shift='down_right').")
-        return self._kernel_part(name, "bottom")
-
-    def sampling_kernel_parts(self, row_channels=None):
-        """The kernel parts that :meth:`row_terms` and the pixel steps use, by key,
-        for :func:`~keras_pixel.layers.weight_norm.frozen_kernels` to compute once.
-
-        Args:
-            row_channels: how many of the extra input's first channels go to
-                :meth:`row_terms` (the rest to the pixel steps); None for all.
-        """
-        parts = [(name, row) for name in ("conv1", "conv2") for row in ("top", "bottom")]
-        if self.nin is not None:
-            total = self.nin_input_channels
-            n = total if row_channels is None else row_channels
-            parts += [("nin", 0, n)] + ([("nin", n, total - n)] if n < total else [])
-        return {(id(self), *part): self._compute_part(*part) for part in parts}
-
-    def _kernel_part(self, *part):
-        return frozen_part((id(self), *part), lambda: self._compute_part(*part))
-
-    def _compute_part(self, name, *args):
-        """``conv1``/``conv2``, ``"top"``/``"bottom"``: that kernel row
-        ``[1, kw, C, F]``; ``"nin", start, n``: the rows of ``nin``'s kernel that
-        ``concat_elu`` of extra input channels ``start : start + n`` meet."""
-        kernel = kernel_and_bias(getattr(self, name))[0]
-        if name != "nin":
-            return kernel[:1] if args[0] == "top" else kernel[1:]
-        start, n = args
-        total = kernel.shape[0] // 2
-        return ops.concatenate(
-            [kernel[start : start + n], kernel[total + start : total + start + n]], axis=0
-        )
+        if a is None or self.nin is None:
+            return self.sampling_kernels()
+        total = self.nin_input_channels
+        return self.sampling_kernels(row_channels=total - a.shape[-1] if pixel else a.shape[-1])
 
     @staticmethod
     def _bottom_row(cache, row, col, fresh, kernel):
@@ -406,15 +406,6 @@ class GatedResnet(keras.layers.Layer):
         ``fresh`` ``[B, 1, 1, C]``."""
         left = read_window(cache, row + 1, col, 1, kernel.shape[1] - 1)
         return ops.concatenate([left, ops.cast(fresh, left.dtype)], axis=2)
-
-    def _nin_part(self, a, first):
-        """``nin(concat_elu(a_all))``'s share from ``a``, the first (with the
-        bias) or the last channels of the extra input ``a_all``."""
-        bias = kernel_and_bias(self.nin)[1]
-        total, n = self.nin_input_channels, a.shape[-1]
-        kernel = self._kernel_part("nin", 0 if first else total - n, n)
-        out = ops.matmul(concat_elu(a), ops.cast(kernel, a.dtype))
-        return out + ops.cast(bias, out.dtype) if first else out
 
     @property
     def nin_input_channels(self):

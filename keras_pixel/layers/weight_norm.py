@@ -1,12 +1,7 @@
 """``WeightNormalization``: Salimans & Kingma (2016) weight normalization as a wrapper."""
 
-import contextlib
-import contextvars
-
 import keras
 from keras import ops
-
-_FROZEN_KERNELS = contextvars.ContextVar("frozen_kernels", default=None)
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
@@ -61,9 +56,6 @@ class WeightNormalization(keras.layers.Wrapper):
         return self.layer.bias
 
     def _kernel(self):
-        frozen = _FROZEN_KERNELS.get()
-        if frozen is not None and id(self) in frozen:
-            return frozen[id(self)]
         v = ops.cast(self.layer.kernel, "float32")
         axes = [a for a in range(len(v.shape)) if a != len(v.shape) + self._out_axis]
         norm = ops.sqrt(ops.sum(ops.square(v), axis=axes, keepdims=True) + 1e-12)
@@ -96,42 +88,6 @@ class WeightNormalization(keras.layers.Wrapper):
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
-
-
-@contextlib.contextmanager
-def frozen_kernels(model):
-    """Computes the normalized kernel of every :class:`WeightNormalization` in
-    ``model`` once, where the block starts, and has the layers use those
-    tensors inside the block; likewise the kernel parts that the model's
-    ``sampling_kernel_parts()`` returns, if it has one (see :func:`frozen_part`).
-
-    For a compiled loop that calls the layers at every step (sampling): XLA
-    hoists loop-invariant work out of a loop but not out of a branch inside it,
-    and it does not hoist slices of a kernel at all, so each step would
-    recompute them, reading and writing the kernels (at the paper's size, tens
-    of MB per step).
-    """
-    layers = [model] + list(model._flatten_layers(include_self=False))
-    kernels = {
-        id(layer): layer._kernel() for layer in layers if isinstance(layer, WeightNormalization)
-    }
-    token = _FROZEN_KERNELS.set(kernels)
-    try:
-        parts = getattr(model, "sampling_kernel_parts", None)
-        if parts is not None:
-            kernels.update(parts())
-        yield
-    finally:
-        _FROZEN_KERNELS.reset(token)
-
-
-def frozen_part(key, compute):
-    """``compute()``, or the tensor that :func:`frozen_kernels` holds under
-    ``key`` (a hashable naming a part of a layer's kernels) inside it."""
-    frozen = _FROZEN_KERNELS.get()
-    if frozen is not None and key in frozen:
-        return frozen[key]
-    return compute()
 
 
 def data_dependent_init(model, inputs):

@@ -373,7 +373,15 @@ class AutoregressiveModel(keras.Model):
         self.network(self.preprocess(images), self._condition(condition), fill)
         return tuple(caches)
 
-    def step(self, cache, images, position, condition=None):
+    def sampling_constants(self):
+        """What the cached steps read that stays fixed while sampling, computed
+        once where the compiled loop starts and passed to :meth:`step` and
+        :meth:`row_step` as ``constants`` (PixelCNN++: its weight-normalized
+        kernels, which XLA would otherwise recompute inside every step). The
+        default: nothing, ``()``."""
+        return ()
+
+    def step(self, cache, images, position, condition=None, constants=None):
         """The network's outputs at one pixel, for drawing the subpixel at
         ``position``, computed from ``cache`` and the drawn subpixels of
         ``images`` alone.
@@ -383,12 +391,14 @@ class AutoregressiveModel(keras.Model):
             images: int ``[B, H, W, C]`` holding every subpixel before ``position``.
             position: a :class:`~keras_pixel.layers.Position`.
             condition: float ``[B, D]`` or None.
+            constants: from :meth:`sampling_constants` (computed here if None).
 
         Returns:
             ``(outputs, cache)``: ``outputs`` shaped like ``self(images)[:, i:i+1,
             j:j+1]`` (equal to it up to float rounding, given every subpixel before
             ``position``), and the cache updated with what this step computed.
         """
+        del constants
         caches, updated = iter(cache), []
 
         def step_layer(layer, inputs, **kwargs):
@@ -399,14 +409,14 @@ class AutoregressiveModel(keras.Model):
         outputs = self.network(self.preprocess(images), self._condition(condition), step_layer)
         return outputs[:, None, None], tuple(updated)
 
-    def row_step(self, cache, images, position, condition=None):
+    def row_step(self, cache, images, position, condition=None, constants=None):
         """What the cached sampler computes once per row, before the :meth:`step`
         of its first pixel, for a family that works whole rows of a map at a
         time outside its layers (the u stream of PixelCNN++): ``cache`` -> the
         updated cache. ``images`` holds every subpixel before row
         ``position.row``. The default computes nothing (layers that need rows run
         them in their own step, where :attr:`Position.first_of_row`)."""
-        del images, position, condition
+        del images, position, condition, constants
         return cache
 
     def _sampling_method(self, method):

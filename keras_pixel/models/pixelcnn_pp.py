@@ -8,8 +8,11 @@ from keras import ops
 from keras_pixel.distributions import LogisticMixtureLikelihood
 from keras_pixel.distributions.logistic_mixture import num_mixture_params
 from keras_pixel.layers.incremental import (
-    conv_valid,
+    call_with_kernel,
     conv_window,
+    correlate,
+    kernel_and_bias,
+    pointwise,
     read_window,
     write_pixels,
     write_window,
@@ -276,28 +279,36 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 )
         return maps
 
-    def row_step(self, cache, images, position, condition=None):
+    def row_step(self, cache, images, position, condition=None, constants=None):
         i = position.row
         condition = self._condition(condition)
+        kernels = constants or self.sampling_constants()
         maps = self._with_pixel(cache, images, i, 0)
         fresh = {}
         for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
             for level in levels:
                 due = None if level == 0 else ops.equal(i % 2**level, 0)
                 method = self._u_up if direction == "up" else self._u_down
-                group = functools.partial(method, level=level, r=i // 2**level, condition=condition)
+                group = functools.partial(
+                    method, level=level, r=i // 2**level, condition=condition, kernels=kernels
+                )
                 self._run_group(maps, fresh, due, "u", direction, level, i // 2**level, None, group)
         for level in self._levels():
             due = None if level == 0 else ops.equal(i % 2**level, 0)
             group = functools.partial(
-                self._ul_row_terms, level=level, r=i // 2**level, condition=condition
+                self._ul_row_terms,
+                level=level,
+                r=i // 2**level,
+                condition=condition,
+                kernels=kernels,
             )
             self._run_group(maps, fresh, due, "ul", "rows", level, i // 2**level, None, group)
         return maps
 
-    def step(self, cache, images, position, condition=None):
+    def step(self, cache, images, position, condition=None, constants=None):
         del condition  # in the row terms
         i, j = position.row, position.column
+        kernels = constants or self.sampling_constants()
         maps = self._with_pixel(cache, images, i, j)
         fresh = {}
         for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
@@ -307,7 +318,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 if level > 0:
                     due = ops.logical_and(ops.equal(i % 2**level, 0), ops.equal(j % 2**level, 0))
                 method = self._ul_up if direction == "up" else self._ul_down
-                group = functools.partial(method, level=level, r=r, c=col)
+                group = functools.partial(method, level=level, r=r, c=col, kernels=kernels)
                 self._run_group(maps, fresh, due, "ul", direction, level, r, col, group)
         return maps["params"][:, None, None], maps
 
@@ -421,24 +432,27 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         for key, value in ops.cond(due, computed, current).items():
             write(key, value)
 
-    def _u_up(self, maps, put, read, level, r, condition):
+    def _u_up(self, maps, put, read, level, r, condition, kernels):
         """Row ``r`` of the u stream's up pass at ``level``."""
         width = self._level_width(level)
         if level == 0:
-            u = conv_window(self.u_init, maps["image"], ops.maximum(r - 1, 0), 0, width)
+            image = maps["image"]
+            u = conv_window(*kernels["u_init"], image, ops.maximum(r - 1, 0), 0, width)
             x = u * ops.cast(r > 0, u.dtype)
         else:
             below = maps[f"u_up_{level - 1}_{self.num_resnet}"]
-            x = conv_window(self.u_downsample[level - 1], below, r, 0, width, strides=2)
+            downsample = kernels[self.u_downsample[level - 1].name]
+            x = conv_window(*downsample, below, r, 0, width, strides=2)
         put(f"u_up_{level}_0", x)
         for k, block in enumerate(self.up_u[level]):
             c1_key = f"u_up_c1_{level}_{k}"
-            c1 = block.first_step(maps[f"u_up_{level}_{k}"], r, 0, x)
+            block_kernels = kernels[block.name]
+            c1 = block.first_step(maps[f"u_up_{level}_{k}"], r, 0, x, kernels=block_kernels)
             put(c1_key, c1)
-            x = block.gate_step(maps[c1_key], r, 0, x, c1, condition)
+            x = block.gate_step(maps[c1_key], r, 0, x, c1, condition, kernels=block_kernels)
             put(f"u_up_{level}_{k + 1}", x)
 
-    def _u_down(self, maps, put, read, level, r, condition):
+    def _u_down(self, maps, put, read, level, r, condition, kernels):
         """Row ``r`` of the u stream's down pass at ``level`` and, above level 0,
         its 2 upsampled rows in the level above."""
         width, h = self._level_width(level), self.num_hierarchies - 1 - level
@@ -453,33 +467,38 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 0,
                 x,
                 a=read(skip, r + 1, 1, 1, width),
+                kernels=kernels[block.name],
             )
             put(c1_key, c1)
-            x = block.gate_step(maps[c1_key], r, 0, x, c1, condition)
+            x = block.gate_step(maps[c1_key], r, 0, x, c1, condition, kernels=kernels[block.name])
             put(f"u_down_{level}_{m + 1}", x)
         if level > 0:
-            put(f"u_down_{level - 1}_0", self.u_upsample[h](x))
+            upsample = self.u_upsample[h]
+            put(f"u_down_{level - 1}_0", call_with_kernel(upsample, x, *kernels[upsample.name]))
 
-    def _ul_up(self, maps, put, read, level, r, c):
+    def _ul_up(self, maps, put, read, level, r, c, kernels):
         """Pixel ``(r, c)`` of the ul stream's up pass at ``level``."""
         if level == 0:
             image = read_window(maps["image"], r, c, 2, 3)
-            above = conv_valid(self.ul_init_down, image[:, :1])
-            left = conv_valid(self.ul_init_right, image[:, :, :1])
+            above = correlate(image[:, :1], *kernels["ul_init_down"])
+            left = correlate(image[:, :, :1], *kernels["ul_init_right"])
             x = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
         else:
             below = maps[f"ul_up_{level - 1}_{self.num_resnet}"]
-            x = conv_window(self.ul_downsample[level - 1], below, r, c, 1, strides=2)
+            downsample = kernels[self.ul_downsample[level - 1].name]
+            x = conv_window(*downsample, below, r, c, 1, strides=2)
         put(f"ul_up_{level}_0", x)
         for k, block in enumerate(self.up_ul[level]):
             c1_key = f"ul_up_c1_{level}_{k}"
             pre1, pre2 = self._row_terms_at(maps, "up", level, k, c)
-            c1 = block.pixel_first_step(maps[f"ul_up_{level}_{k}"], r, c, x, pre1)
+            block_kernels = kernels[block.name]
+            x_map = maps[f"ul_up_{level}_{k}"]
+            c1 = block.pixel_first_step(x_map, r, c, x, pre1, kernels=block_kernels)
             put(c1_key, c1)
-            x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2)
+            x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2, kernels=block_kernels)
             put(f"ul_up_{level}_{k + 1}", x)
 
-    def _ul_down(self, maps, put, read, level, r, c):
+    def _ul_down(self, maps, put, read, level, r, c, kernels):
         """Pixel ``(r, c)`` of the ul stream's down pass at ``level`` and, above
         level 0, its 2 x 2 upsampled pixels in the level above; at level 0 also
         the output parameters there (``"params"``, ``[B, P]``)."""
@@ -491,16 +510,18 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             c1_key = f"ul_down_c1_{level}_{m}"
             pre1, pre2 = self._row_terms_at(maps, "down", level, m, c)
             x_map = maps[first if m == 0 else f"ul_down_{level}_{m}"]
-            c1 = block.pixel_first_step(x_map, r, c, x, pre1, a=skip)
+            block_kernels = kernels[block.name]
+            c1 = block.pixel_first_step(x_map, r, c, x, pre1, a=skip, kernels=block_kernels)
             put(c1_key, c1)
-            x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2)
+            x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2, kernels=block_kernels)
             put(f"ul_down_{level}_{m + 1}", x)
         if level > 0:
-            put(f"ul_down_{level - 1}_0", self.ul_upsample[h](x))
+            upsample = self.ul_upsample[h]
+            put(f"ul_down_{level - 1}_0", call_with_kernel(upsample, x, *kernels[upsample.name]))
         else:
-            put("params", self.output_layer(ops.elu(x))[:, 0, 0])
+            put("params", pointwise(ops.elu(x), *kernels["output"])[:, 0, 0])
 
-    def _ul_row_terms(self, maps, put, read, level, r, condition):
+    def _ul_row_terms(self, maps, put, read, level, r, condition, kernels):
         """Row ``r`` of every ul block's :meth:`GatedResnet.row_terms` at
         ``level`` (``"ul_pre1_..."``, ``"ul_pre2_..."``): each kernel's top row on
         row ``r - 1`` of the ul maps, and ``nin`` of the u stream's row ``r``
@@ -521,21 +542,28 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                     r,
                     a=read(u_key, r + 1, 1, 1, width),
                     condition=condition,
+                    kernels=kernels[block.name],
                 )
                 put(f"ul_pre1_{direction}_{level}_{k}", pre1)
                 put(f"ul_pre2_{direction}_{level}_{k}", pre2)
 
-    def sampling_kernel_parts(self):
-        """The ul blocks' kernel parts for their row terms and pixel steps (see
-        :func:`~keras_pixel.layers.weight_norm.frozen_kernels`); a down block's
-        extra input ``[u, skip]`` splits after the u stream's channels."""
-        parts = {}
+    def sampling_constants(self):
+        """Every kernel the cached steps use, by layer name, computed once where
+        the compiled sampling loop starts (see
+        :meth:`GatedResnet.sampling_kernels`): the weight-normalized kernels of
+        the stream inputs, the down- and upsampling layers and the output layer
+        as ``(kernel, bias)``, and each block's kernels; a down block's extra
+        input ``[u, skip]`` splits after the u stream's channels."""
+        layers = [self.u_init, self.ul_init_down, self.ul_init_right, self.output_layer]
+        layers += self.u_downsample + self.ul_downsample + self.u_upsample + self.ul_upsample
+        constants = {layer.name: kernel_and_bias(layer) for layer in layers}
         for level in self._levels():
-            for block in self.up_ul[level]:
-                parts.update(block.sampling_kernel_parts())
-            for block in self.down_ul[self.num_hierarchies - 1 - level]:
-                parts.update(block.sampling_kernel_parts(row_channels=self.num_filters))
-        return parts
+            h = self.num_hierarchies - 1 - level
+            for block in self.up_u[level] + self.up_ul[level] + self.down_u[h]:
+                constants[block.name] = block.sampling_kernels()
+            for block in self.down_ul[h]:
+                constants[block.name] = block.sampling_kernels(row_channels=self.num_filters)
+        return constants
 
     def _row_terms_at(self, maps, direction, level, k, c):
         """``(pre1, pre2)`` of ul block ``k`` of the ``direction`` pass at column ``c``."""

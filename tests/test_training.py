@@ -265,6 +265,25 @@ class _RawWeights(keras.callbacks.Callback):
         self.steps.append([w.copy() for w in self.model.get_weights()])
 
 
+def test_the_moving_average_forgets_the_initial_weights(digits):
+    """With a slow decay and a short run, Keras's constant-decay average stays
+    near the random initial weights (0.9995**60 = 97% of them); the warmed-up
+    average is near the trained ones."""
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=8)
+    initial = model.get_weights()
+    optimizer = training.make_optimizer(1e-2, ema=0.9995)
+    assert isinstance(optimizer, training.PolyakAdam)
+    model.compile(optimizer=optimizer)
+    raw = _RawWeights()
+    model.fit(digits[0][:240], batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[raw])
+    trained, average = raw.steps[-1], model.get_weights()  # fit leaves the average in
+
+    def dist(xs, ys):
+        return sum(float(np.square(x - y).sum()) for x, y in zip(xs, ys, strict=True))
+
+    assert dist(average, trained) < 0.05 * dist(average, initial)
+
+
 def test_ema_weights_are_the_ones_evaluate_and_sample_use(tmp_path, digits):
     decay = 0.8
     model = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=8)
@@ -284,8 +303,9 @@ def test_ema_weights_are_the_ones_evaluate_and_sample_use(tmp_path, digits):
         verbose=0,
     ).history
     average = raw.steps[0]
-    for step in raw.steps[1:]:
-        average = [decay * a + (1 - decay) * w for a, w in zip(average, step, strict=True)]
+    for t, step in enumerate(raw.steps[1:], start=1):
+        d = min(decay, (1 + t) / (10 + t))  # PolyakAdam's warm-up
+        average = [d * a + (1 - d) * w for a, w in zip(average, step, strict=True)]
     for a, w in zip(average, model.get_weights(), strict=True):
         np.testing.assert_allclose(w, a, rtol=1e-4, atol=1e-6)
     final = model.get_weights()

@@ -29,6 +29,7 @@ kernels cast to it.
 
 from typing import Any, NamedTuple
 
+import keras
 from keras import ops
 
 
@@ -174,8 +175,10 @@ def call_with_kernel(layer, inputs, kernel, bias):
     output is not one window per position (a transposed convolution) applied
     with kernels prepared once, outside a sampling loop."""
     inner = getattr(layer, "layer", layer)
-    outputs, _ = inner.stateless_call([ops.cast(kernel, inner.compute_dtype), bias], [], inputs)
-    return outputs
+    # The layer's own __call__ (not stateless_call, which skips it) casts the
+    # kernel to its compute dtype under a mixed-precision policy.
+    with keras.StatelessScope(state_mapping=[(inner.kernel, kernel), (inner.bias, bias)]):
+        return inner(inputs)
 
 
 def correlate(window, kernel, bias=None, strides=1):

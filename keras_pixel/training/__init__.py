@@ -4,6 +4,7 @@ from keras_pixel.training.callbacks import SampleGrid, training_callbacks
 from keras_pixel.training.optimizers import (
     PIXELCNN_PP,
     PerStepDecay,
+    PolyakAdam,
     learning_rate_schedule,
     make_optimizer,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "PIXELCNN_PP",
     "STRATEGIES",
     "PerStepDecay",
+    "PolyakAdam",
     "SampleGrid",
     "distributable",
     "get_strategy",

@@ -54,6 +54,34 @@ def learning_rate_schedule(learning_rate, lr_decay=None):
     return PerStepDecay(learning_rate, lr_decay)
 
 
+@keras.saving.register_keras_serializable(package="keras_pixel")
+class PolyakAdam(keras.optimizers.Adam):
+    """Adam whose moving average of the weights (``use_ema=True``) warms up.
+
+    The average's decay at step ``t`` is ``min(ema_momentum, (1 + t) / (10 + t))``,
+    the schedule of ``tf.train.ExponentialMovingAverage`` with ``num_updates``:
+    early on the average follows the weights closely, and it forgets the random
+    initial weights as fast as training moves away from them. Keras's constant
+    decay keeps ``ema_momentum ** t`` of the initial weights in the average:
+    with 0.9995, 39% after 1,876 steps (two epochs of MNIST at batch 64), which
+    made short runs validate far worse than they had trained. Over a long run
+    (``t`` well past ``1 / (1 - ema_momentum)``) the two agree.
+    """
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        if not self.use_ema:
+            return
+        step = keras.ops.cast(self.iterations, "float32")
+        decay = keras.ops.minimum(self.ema_momentum, (1.0 + step) / (10.0 + step))
+        decay = decay * keras.ops.cast(keras.ops.not_equal(self.iterations, 0), "float32")
+        for var, average in zip(
+            trainable_variables, self._model_variables_moving_average, strict=True
+        ):
+            if average is not None:
+                momentum = keras.ops.cast(decay, var.dtype)
+                average.assign(momentum * average + (1 - momentum) * var)
+
+
 def make_optimizer(learning_rate=1e-3, lr_decay=None, ema=None):
     """Adam with an optional per-step decay and Polyak averaging.
 
@@ -63,15 +91,15 @@ def make_optimizer(learning_rate=1e-3, lr_decay=None, ema=None):
         ema: decay of the exponential moving average of the weights (PixelCNN++:
             0.9995), or None/0 for none. With it, pass the callbacks of
             :func:`~keras_pixel.training.training_callbacks` with ``ema=True``
-            so that validation and sampling use the average.
+            so that validation and sampling use the average. The average
+            warms up (:class:`PolyakAdam`).
 
     Returns:
-        ``keras.optimizers.Adam``.
+        ``keras.optimizers.Adam`` (:class:`PolyakAdam` with ``ema``).
     """
     if ema and not 0 < ema < 1:
         raise ValueError(f"ema must be a decay in (0, 1), got {ema}.")
-    return keras.optimizers.Adam(
-        learning_rate_schedule(learning_rate, lr_decay),
-        use_ema=bool(ema),
-        ema_momentum=float(ema) if ema else 0.99,
-    )
+    schedule = learning_rate_schedule(learning_rate, lr_decay)
+    if ema:
+        return PolyakAdam(schedule, use_ema=True, ema_momentum=float(ema))
+    return keras.optimizers.Adam(schedule)

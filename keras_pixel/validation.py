@@ -112,3 +112,68 @@ def check_temperature(temperature):
             f"overflow float32), got {temperature!r}."
         )
     return value
+
+
+def check_class_ids(labels, num_classes):
+    """Raises ``ValueError`` if integer ``labels`` (an array, list or tensor) hold
+    a class id outside ``[0, num_classes)``; anything else (None, floats, no
+    ``num_classes``) passes."""
+    if num_classes is None or labels is None:
+        return
+    if not (isinstance(labels, (np.ndarray, list)) or tf.is_tensor(labels)):
+        return
+    values = np.asarray(labels)
+    if np.issubdtype(values.dtype, np.integer) and values.size:
+        if values.min() < 0 or values.max() >= num_classes:
+            raise ValueError(
+                f"labels must be class ids in [0, {num_classes}), got values in "
+                f"[{values.min()}, {values.max()}]."
+            )
+
+
+def check_labels(labels, batch, num_classes=None, condition_dim=None, name="model"):
+    """A model's labels for ``batch`` images -> float32 numpy ``[batch, D]``, or
+    None for an unconditional model (which refuses labels).
+
+    Integer labels are class ids in ``[0, num_classes)`` (one per image, or one
+    for all), returned one-hot; float labels are condition vectors ``[batch,
+    condition_dim]`` (or one ``[condition_dim]`` for all).
+    """
+    if num_classes is None and condition_dim is None:
+        if labels is not None:
+            raise ValueError(f"{name} is unconditional: it takes no labels.")
+        return None
+    if labels is None:
+        what = (
+            f"class ids in [0, {num_classes})"
+            if num_classes
+            else f"vectors of size {condition_dim}"
+        )
+        raise ValueError(f"{name} is conditional: pass labels= ({what}).")
+    array = np.asarray(labels.numpy() if tf.is_tensor(labels) else labels)
+    if array.dtype == bool:
+        raise ValueError(f"labels must be integer class ids or float vectors, got {array}.")
+    if np.issubdtype(array.dtype, np.integer):
+        if num_classes is None:
+            raise ValueError(
+                f"{name} is conditioned on float vectors of size {condition_dim}, "
+                "not on integer labels."
+            )
+        if array.ndim == 0:
+            array = np.full((batch,), array)
+        if array.shape != (batch,):
+            raise ValueError(
+                f"labels must have shape ({batch},), one per image, got {array.shape}."
+            )
+        check_class_ids(array, num_classes)
+        return np.eye(num_classes, dtype=np.float32)[array]
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"labels must be integers or floats, got dtype {array.dtype}.")
+    size = num_classes if num_classes is not None else condition_dim
+    if array.ndim == 1 and array.shape[0] == size:
+        array = np.broadcast_to(array, (batch, size))
+    if array.shape != (batch, size):
+        raise ValueError(f"condition vectors must have shape ({batch}, {size}), got {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("condition vectors must be finite.")
+    return array.astype(np.float32)

@@ -10,7 +10,9 @@ from keras_pixel.distributions import CategoricalLikelihood
 from keras_pixel.losses import nats_to_bits_per_dim
 from keras_pixel.training.strategy import in_multi_worker_mode
 from keras_pixel.validation import (
+    check_class_ids,
     check_images,
+    check_labels,
     check_num_values,
     check_positive_int,
     check_temperature,
@@ -229,17 +231,7 @@ class AutoregressiveModel(keras.Model):
     def check_class_ids(self, labels):
         """Raises ``ValueError`` if integer ``labels`` (an array, list or tensor)
         hold a class id outside ``[0, num_classes)``; anything else passes."""
-        if self.num_classes is None or labels is None:
-            return
-        if not (isinstance(labels, (np.ndarray, list)) or tf.is_tensor(labels)):
-            return
-        values = np.asarray(labels)
-        if np.issubdtype(values.dtype, np.integer) and values.size:
-            if values.min() < 0 or values.max() >= self.num_classes:
-                raise ValueError(
-                    f"labels must be class ids in [0, {self.num_classes}), got values in "
-                    f"[{values.min()}, {values.max()}]."
-                )
+        check_class_ids(labels, self.num_classes)
 
     def _check_fit_labels(self, x, y):
         self.check_class_ids(y)
@@ -466,53 +458,9 @@ class AutoregressiveModel(keras.Model):
         return check_images(images, self._image_shape, name=name, max_value=self._num_values - 1)
 
     def _check_labels(self, labels, batch):
-        """Validates labels for ``batch`` images -> float32 numpy ``[batch, D]`` or None.
-
-        Integer labels are class ids in ``[0, num_classes)`` (one per image, or one
-        for all); float labels are vectors ``[batch, D]`` (or one ``[D]`` for all).
-        """
-        if not self.conditional:
-            if labels is not None:
-                raise ValueError(f"{self.name} is unconditional: it takes no labels.")
-            return None
-        if labels is None:
-            what = (
-                f"class ids in [0, {self.num_classes})"
-                if self.num_classes
-                else (f"vectors of size {self.condition_dim}")
-            )
-            raise ValueError(f"{self.name} is conditional: pass labels= ({what}).")
-        if isinstance(labels, tf.Tensor):
-            labels = labels.numpy()
-        array = np.asarray(labels)
-        if array.dtype == bool:
-            raise ValueError(f"labels must be integer class ids or float vectors, got {array}.")
-        if np.issubdtype(array.dtype, np.integer):
-            if self.num_classes is None:
-                raise ValueError(
-                    f"{self.name} is conditioned on float vectors of size {self.condition_dim}, "
-                    "not on integer labels."
-                )
-            if array.ndim == 0:
-                array = np.full((batch,), array)
-            if array.shape != (batch,):
-                raise ValueError(
-                    f"labels must have shape ({batch},), one per image, got {array.shape}."
-                )
-            self.check_class_ids(array)
-            return np.eye(self.num_classes, dtype=np.float32)[array]
-        if not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"labels must be integers or floats, got dtype {array.dtype}.")
-        size = self.condition_size
-        if array.ndim == 1 and array.shape[0] == size:
-            array = np.broadcast_to(array, (batch, size))
-        if array.shape != (batch, size):
-            raise ValueError(
-                f"condition vectors must have shape ({batch}, {size}), got {array.shape}."
-            )
-        if not np.all(np.isfinite(array)):
-            raise ValueError("condition vectors must be finite.")
-        return array.astype(np.float32)
+        """Validates labels for ``batch`` images -> float32 numpy ``[batch, D]`` or
+        None (see :func:`~keras_pixel.validation.check_labels`)."""
+        return check_labels(labels, batch, self.num_classes, self.condition_dim, self.name)
 
     def log_prob(self, images, reduce=True, batch_size=64, labels=None):
         """Log-likelihood in nats of images.

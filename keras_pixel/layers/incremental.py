@@ -27,36 +27,46 @@ bfloat16 under a ``mixed_bfloat16`` policy, as the layers' calls do), the
 kernels cast to it.
 """
 
-from typing import Any, NamedTuple
+import dataclasses
+from typing import Any
 
 import keras
 from keras import ops
 
 
-class Position(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Position:
     """Where a sampling step is: the subpixel to draw next.
+
+    Unpacks as ``row, column, channel = position``.
 
     Attributes:
         row: int scalar (a tensor inside the compiled loop).
         column: int scalar.
         channel: int scalar (0 for a family that steps once per pixel).
+        first_of_row: bool scalar, true where the step opens its row (column 0,
+            channel 0; computed when not given). Layers that work a whole row
+            at a time (a vertical stack, a right-to-left LSTM) run there over
+            the row above, complete by then.
     """
 
     row: Any
     column: Any
     channel: Any = 0
+    first_of_row: Any = None
+
+    def __post_init__(self):
+        if self.first_of_row is None:
+            first = ops.logical_and(ops.equal(self.column, 0), ops.equal(self.channel, 0))
+            object.__setattr__(self, "first_of_row", first)
+
+    def __iter__(self):
+        return iter((self.row, self.column, self.channel))
 
     @classmethod
     def from_index(cls, t, width, channels):
         """The position of raster index ``t = (row * W + column) * C + channel``."""
         return cls(t // (width * channels), (t // channels) % width, t % channels)
-
-    @property
-    def first_of_row(self):
-        """Bool scalar: the step opens its row (column 0, channel 0), where layers
-        that work a whole row at a time (a vertical stack, a right-to-left LSTM)
-        run over the row above, complete by then."""
-        return ops.logical_and(ops.equal(self.column, 0), ops.equal(self.channel, 0))
 
 
 def effective_kernel(layer):

@@ -39,3 +39,12 @@ def test_the_contract_catches_a_model_that_sees_the_future():
     with pytest.raises(AssertionError, match="Not causal|ignores its past"):
         assert_model_contract(model, cached=False)
     assert np.isfinite(model.log_prob(np.zeros((1, 4, 4, 1), np.uint8))).all()
+
+
+def test_subpixel_log_prob_still_works_with_a_deprecation_warning():
+    model = FAMILIES["pixelcnn_k2"]()
+    images = np.random.default_rng(0).integers(0, 2, (2, 5, 5, 1)).astype("uint8")
+    outputs = model(images)
+    with pytest.warns(DeprecationWarning, match="likelihood.log_prob"):
+        old = model.subpixel_log_prob(outputs, images)
+    np.testing.assert_array_equal(old, model.likelihood.log_prob(outputs, images))

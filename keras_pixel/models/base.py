@@ -1,5 +1,7 @@
 """``AutoregressiveModel``: what every image model of the package shares."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -290,6 +292,15 @@ class AutoregressiveModel(keras.Model):
             )
         images = ops.cast(images, self.compute_dtype)
         return images * (2.0 / (self._num_values - 1)) - 1.0
+
+    def subpixel_log_prob(self, outputs, images, portable=False):
+        """Deprecated (kept for one release): ``self.likelihood.log_prob``."""
+        warnings.warn(
+            "model.subpixel_log_prob is deprecated; use model.likelihood.log_prob.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.likelihood.log_prob(outputs, images, portable)
 
     def output_distribution(self, outputs, temperature=1.0):
         """The distribution over images given the network outputs

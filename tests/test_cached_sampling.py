@@ -1,5 +1,6 @@
-"""Cached sampling: every layer's cached step equals the full layer at that position,
-and for every zoo architecture ``method="cached"`` draws exactly the images of
+"""Cached sampling: the step primitives and PixelCNN++'s row / pixel terms equal
+the full layers (every layer's own ``step`` is checked in ``test_layers.py``), and
+for every zoo architecture ``method="cached"`` draws exactly the images of
 ``method="naive"`` from the same seed (sampling, completion, conditional)."""
 
 import numpy as np
@@ -9,20 +10,15 @@ from zoo_sizes import SMALL
 
 from keras_pixel import sampling, zoo
 from keras_pixel.layers import (
-    DiagonalBiLSTM,
     DownRightShiftedConv2D,
     DownShiftedConv2D,
-    GatedBlock,
     GatedResnet,
     MaskedConv2D,
     Position,
-    RowLSTM,
 )
 from keras_pixel.layers.incremental import conv_window, kernel_and_bias, read_window
 from keras_pixel.layers.output_head import CategoricalHead
-from keras_pixel.layers.residual_block import MaskedResidualBlock
 from keras_pixel.models import AutoregressiveModel, PixelCNN, PixelCNNPlusPlus
-from keras_pixel.testing import assert_steps_match_call
 
 POSITIONS = [(0, 0), (0, 4), (2, 0), (3, 3), (4, 5)]
 
@@ -53,61 +49,6 @@ def test_masked_conv2d_output_at(kwargs):
         _close(layer.output_at(padded, i, j), full[:, i, j])
     if layer.kernel_size == (1, 1):
         _close(layer.pointwise(x[:, 3, 3]), full[:, 3, 3])
-
-
-def test_masked_conv2d_steps():
-    x = _inputs(6)
-    assert_steps_match_call(MaskedConv2D(6, 3, mask_type="B", color_channels=3), x)
-    assert_steps_match_call(MaskedConv2D(3, 1, mask_type="B", color_channels=3), x)
-
-
-def test_masked_conv2d_steps_on_the_image():
-    """A first layer steps on the whole image and reads the pixel itself."""
-    x = _inputs(3)
-    layer = MaskedConv2D(6, 5, mask_type="A", color_channels=3)
-    assert_steps_match_call(layer, x, step_inputs=lambda i, j: x)
-
-
-def test_residual_block_step():
-    x = _inputs(6)
-    assert_steps_match_call(MaskedResidualBlock(3, kernel_size=3, color_channels=3), x)
-
-
-def test_categorical_head_step():
-    x = _inputs(6)
-    assert_steps_match_call(CategoricalHead(12, color_channels=3, num_values=5), x)
-
-
-@pytest.mark.parametrize("first", [True, False])
-def test_gated_block_step(first):
-    """Where a row opens, the step also returns the vertical stack of the row
-    above; at every pixel, the horizontal stack."""
-    x = _inputs(3 if first else 6, seed=1)
-    condition = np.random.default_rng(2).normal(size=(2, 4)).astype("float32")
-    block = GatedBlock(6, kernel_size=5 if first else 3, color_channels=3, first=first)
-
-    def compare(full, outputs, i, j):
-        (v_full, h_full), (v_row, h) = full, outputs
-        pairs = [(h_full[:, i, j], h)]
-        if j == 0 and i > 0:
-            pairs.append((v_full[:, i - 1], v_row))
-        return pairs
-
-    assert_steps_match_call(
-        block,
-        x if first else (x, x),
-        condition=condition,
-        step_inputs=(lambda i, j: x) if first else (lambda i, j: (x[:, max(i - 1, 0)], x[:, i, j])),
-        compare=compare,
-    )
-
-
-def test_row_lstm_step():
-    assert_steps_match_call(RowLSTM(3, kernel_size=3, color_channels=3), _inputs(6, seed=3))
-
-
-def test_diagonal_bilstm_step():
-    assert_steps_match_call(DiagonalBiLSTM(4), _inputs(4, seed=4))
 
 
 def _gated_resnet_step(block, x_map, c1_map, r, c, x, a, condition, kernels=None):

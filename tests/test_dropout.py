@@ -75,10 +75,3 @@ def test_graph_xla_dynamic_batch_and_float16():
     y = run(tf.ones((3, 4, 4, 8), tf.float16))
     assert y.dtype == tf.float16 and y.shape == (3, 4, 4, 8)
     assert set(np.unique(y.numpy())) == {0.0, 2.0}
-
-
-def test_serialization_round_trip():
-    layer = ByteDropout(0.25, seed=3, name="drop")
-    restored = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert isinstance(restored, ByteDropout)
-    assert restored.get_config() == layer.get_config()

@@ -79,23 +79,3 @@ def test_input_channels_must_split_into_groups():
     layer = MaskedConv2D(3, 3, color_channels=3)
     with pytest.raises(ValueError, match="divisible by color_channels"):
         layer(tf.zeros((1, 4, 4, 4)))
-
-
-def test_serialization_round_trip(tmp_path):
-    layer = MaskedConv2D(6, 5, mask_type="A", color_channels=3, use_bias=False)
-    x = tf.random.normal((2, 6, 6, 3))
-    y = layer(x)
-    config = layer.get_config()
-    assert config["mask_type"] == "A" and config["color_channels"] == 3
-    clone = MaskedConv2D.from_config(config)
-    clone(x)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_array_equal(clone(x), y)
-
-    inputs = keras.Input((6, 6, 3))
-    model = keras.Model(inputs, MaskedConv2D(6, 3, mask_type="A", color_channels=3)(inputs))
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded.layers[-1], MaskedConv2D)
-    np.testing.assert_array_equal(loaded(x), model(x))

@@ -8,7 +8,6 @@ from keras_pixel.layers.shifted_conv import (
     DownRightShiftedConv2DTranspose,
     DownShiftedConv2D,
     DownShiftedConv2DTranspose,
-    GatedResnet,
     concat_elu,
 )
 from keras_pixel.layers.weight_norm import WeightNormalization
@@ -145,22 +144,6 @@ def test_dropout_only_in_training():
 def test_bad_hyperparameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         small(**kwargs)
-
-
-def test_gated_resnet_serialization(tmp_path):
-    x = keras.Input((4, 4, 6))
-    a = keras.Input((4, 4, 6))
-    h = keras.Input((5,))
-    out = GatedResnet(6, "down_right", dropout=0.0)(x, a=a, condition=h)
-    model = keras.Model([x, a, h], out)
-    data = [
-        tf.random.normal((2, 4, 4, 6)),
-        tf.random.normal((2, 4, 4, 6)),
-        tf.random.normal((2, 5)),
-    ]
-    model.save(tmp_path / "gr.keras")
-    loaded = keras.saving.load_model(tmp_path / "gr.keras")
-    np.testing.assert_allclose(loaded(data), model(data), rtol=1e-6)
 
 
 def test_training_on_digits_lowers_bits_per_dim(digits):

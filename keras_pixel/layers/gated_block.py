@@ -4,7 +4,7 @@
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import read_at, read_window, write_at, write_pixels
+from keras_pixel.layers.incremental import autocast, read_at, read_window, write_at, write_pixels
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
 from keras_pixel.layers.shifts import down_shift
@@ -173,6 +173,7 @@ class GatedBlock(keras.layers.Layer):
         """
         if condition is not None and len(condition.shape) != 2:
             raise NotImplementedError("Cached sampling supports vector conditions [B, D] only.")
+        inputs = autocast(self, inputs)
         v, h = inputs if isinstance(inputs, (list, tuple)) else (inputs, inputs)
         k = self.kernel_size
         v_map = ops.pad(v, ((0, 0), (k // 2, 0), (k // 2, k // 2), (0, 0)))
@@ -199,6 +200,7 @@ class GatedBlock(keras.layers.Layer):
             with ``return_skip``; ``v_row_out`` is the vertical output on row
             ``i - 1`` where the row opens, zeros elsewhere.
         """
+        inputs, condition = autocast(self, (inputs, condition))
         i, j = position.row, position.column
         if self.first:
             width = inputs.shape[2]

@@ -69,6 +69,20 @@ class Position:
         return cls(t // (width * channels), (t // channels) % width, t % channels)
 
 
+def autocast(layer, structure):
+    """The floating tensors of ``structure`` (None allowed) in ``layer``'s compute
+    dtype: what ``Layer.__call__`` does to a call's inputs, done for
+    ``init_cache`` and ``step``, so that a layer under a mixed-precision policy
+    steps on float32 inputs as its call does."""
+
+    def cast(x):
+        if x is None or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(x.dtype)):
+            return x
+        return ops.cast(x, layer.compute_dtype)
+
+    return keras.tree.map_structure(cast, structure)
+
+
 def effective_kernel(layer):
     """The kernel a layer convolves with: its ``effective_kernel`` property where
     it has one (masked by :class:`MaskedConv2D`, normalized by

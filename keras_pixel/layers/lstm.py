@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_pixel.layers.incremental import conv_at, pointwise, read_at, write_at
+from keras_pixel.layers.incremental import autocast, conv_at, pointwise, read_at, write_at
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
 from keras_pixel.layers.shifts import down_shift
@@ -144,6 +144,7 @@ class RowLSTM(_CausalLSTMBase):
         cell states of every pixel with a zero row above (and zero columns either
         side of the hidden map, for the state-to-state convolution)."""
         del condition
+        inputs = autocast(self, inputs)
         side = self.kernel_size // 2
         hidden, cells = self._scan(inputs)
         return (
@@ -156,7 +157,7 @@ class RowLSTM(_CausalLSTMBase):
         """The layer at one pixel only: its input there ``[B, C_in]``, the row
         above from the cache -> ``(hidden [B, units], cache)``."""
         del condition
-        x, i, j = inputs, position.row, position.column
+        x, i, j = autocast(self, inputs), position.row, position.column
         inputs, hidden, cells = cache
         side = self.input_to_state.cache_offsets[1]
         gates, inputs = self.input_to_state.step(inputs, x, position)
@@ -258,6 +259,7 @@ class DiagonalBiLSTM(_CausalLSTMBase):
         ``(inputs, left_hidden [B, H+1, W+1, U], left_cells [B, H, W+1, U],
         right_hidden [B, H+1, W+1, U], right_cells [B, H, W+1, U])``."""
         del condition
+        inputs = autocast(self, inputs)
         (lh, lc), (rh, rc) = self._both_directions(inputs)
         return (
             inputs,
@@ -299,7 +301,7 @@ class DiagonalBiLSTM(_CausalLSTMBase):
             ``(output [B, units], cache)``.
         """
         del condition
-        x, i, j = inputs, position.row, position.column
+        x, i, j = autocast(self, inputs), position.row, position.column
         cache = ops.cond(
             ops.logical_and(position.first_of_row, i > 0),
             lambda: self._right_to_left_row(cache, i - 1),

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_pixel.layers.incremental import conv_at, pointwise, write_at, write_pixels
+from keras_pixel.layers.incremental import autocast, conv_at, pointwise, write_at, write_pixels
 from keras_pixel.layers.masking import (
     causal_kernel_mask,
     channel_groups,
@@ -87,7 +87,7 @@ class MaskedConv2D(keras.layers.Conv2D):
         """The cache of :meth:`step`: the input map through :meth:`cache_padding`
         (``()`` for a 1x1 kernel)."""
         del condition
-        return () if self.pointwise_only else self.cache_padding(inputs)
+        return () if self.pointwise_only else self.cache_padding(autocast(self, inputs))
 
     def step(self, cache, inputs, position, condition=None):
         """The layer's output at ``position`` only, ``[B, filters]``.
@@ -105,6 +105,7 @@ class MaskedConv2D(keras.layers.Conv2D):
             ``(outputs [B, filters], cache)``.
         """
         del condition
+        inputs = autocast(self, inputs)
         if self.pointwise_only:
             return self.pointwise(inputs), cache
         i, j = position.row, position.column

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_pixel.distributions import NUM_VALUES
+from keras_pixel.layers.incremental import autocast
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.validation import check_num_values
 
@@ -51,7 +52,7 @@ class CategoricalHead(keras.layers.Layer):
     def step(self, cache, inputs, position, condition=None):
         """The head at one pixel: features ``[B, F]`` -> ``(logits [B, C, K], cache)``."""
         del position, condition
-        return self.pointwise(inputs), cache
+        return self.pointwise(autocast(self, inputs)), cache
 
     def pointwise(self, features):
         """The head on one pixel's features ``[B, F]`` -> logits ``[B, C, K]``."""

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_pixel.layers.incremental import autocast
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 
 
@@ -51,12 +52,13 @@ class MaskedResidualBlock(keras.layers.Layer):
         """The cache of :meth:`step` for inputs ``[B, H, W, 2h]``: the middle
         convolution's (see :meth:`MaskedConv2D.init_cache`)."""
         del condition
-        return self.conv.init_cache(ops.relu(self.reduce(ops.relu(inputs))))
+        return self.conv.init_cache(ops.relu(self.reduce(ops.relu(autocast(self, inputs)))))
 
     def step(self, cache, inputs, position, condition=None):
         """The block at one pixel only: its input there ``[B, 2h]`` -> ``(output
         [B, 2h], cache)``, the cache updated at the pixel."""
         del condition
+        inputs = autocast(self, inputs)
         h = ops.relu(self.reduce.pointwise(ops.relu(inputs)))
         h, cache = self.conv.step(cache, h, position)
         return inputs + self.expand.pointwise(ops.relu(h)), cache

@@ -14,7 +14,7 @@ from keras_pixel.layers.incremental import (
     shifted_window,
 )
 from keras_pixel.layers.shifts import crop
-from keras_pixel.layers.weight_norm import WeightNormalization
+from keras_pixel.layers.weight_norm import weight_normalized
 
 
 def concat_elu(x):
@@ -164,10 +164,6 @@ class DownRightShiftedConv2DTranspose(_ShiftedConv2DTranspose):
         return 0
 
 
-def _maybe_normalized(layer, weight_norm):
-    return WeightNormalization(layer, name=layer.name) if weight_norm else layer
-
-
 @keras.saving.register_keras_serializable(package="keras_pixel")
 class GatedResnet(keras.layers.Layer):
     """The gated resnet block of PixelCNN++ (figure 2 and the reference code).
@@ -201,8 +197,8 @@ class GatedResnet(keras.layers.Layer):
         self.weight_norm = bool(weight_norm)
         conv = DownShiftedConv2D if shift == "down" else DownRightShiftedConv2D
         dtype = dict(dtype=self.dtype_policy)
-        self.conv1 = _maybe_normalized(conv(self.filters, name="conv1", **dtype), weight_norm)
-        self.conv2 = _maybe_normalized(conv(2 * self.filters, name="conv2", **dtype), weight_norm)
+        self.conv1 = weight_normalized(conv(self.filters, name="conv1", **dtype), weight_norm)
+        self.conv2 = weight_normalized(conv(2 * self.filters, name="conv2", **dtype), weight_norm)
         self.dropout = ByteDropout(self.dropout_rate)
         self.nin = None
         self.condition_proj = None
@@ -216,7 +212,7 @@ class GatedResnet(keras.layers.Layer):
         self.conv1.build((*x_shape[:-1], 2 * self.filters))
         self.conv2.build((*x_shape[:-1], 2 * self.filters))
         if a_shape is not None:
-            self.nin = _maybe_normalized(
+            self.nin = weight_normalized(
                 keras.layers.Dense(self.filters, name="nin", dtype=self.dtype_policy),
                 self.weight_norm,
             )

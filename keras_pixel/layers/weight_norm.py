@@ -109,3 +109,12 @@ def data_dependent_init(model, inputs):
         for layer in layers:
             layer._init_pending = False
     return len(layers)
+
+
+def weight_normalized(layer, enabled=True):
+    """``layer`` wrapped in :class:`WeightNormalization` under the layer's name and
+    dtype policy (so a mixed-precision block built under a float32 global policy
+    stays mixed), or ``layer`` itself when not ``enabled``."""
+    if not enabled:
+        return layer
+    return WeightNormalization(layer, name=layer.name, dtype=layer.dtype_policy)

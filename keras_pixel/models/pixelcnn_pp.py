@@ -25,12 +25,8 @@ from keras_pixel.layers.shifted_conv import (
     GatedResnet,
 )
 from keras_pixel.layers.shifts import down_shift, right_shift
-from keras_pixel.layers.weight_norm import WeightNormalization, data_dependent_init
+from keras_pixel.layers.weight_norm import data_dependent_init, weight_normalized
 from keras_pixel.models.base import AutoregressiveModel
-
-
-def _wn(layer, weight_norm):
-    return WeightNormalization(layer, name=layer.name) if weight_norm else layer
 
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
@@ -119,9 +115,11 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             )
         nf, wn = self.num_filters, self.weight_norm
         dtype = dict(dtype=self.dtype_policy)
-        self.u_init = _wn(DownShiftedConv2D(nf, (2, 3), name="u_init", **dtype), wn)
-        self.ul_init_down = _wn(DownShiftedConv2D(nf, (1, 3), name="ul_init_down", **dtype), wn)
-        self.ul_init_right = _wn(
+        self.u_init = weight_normalized(DownShiftedConv2D(nf, (2, 3), name="u_init", **dtype), wn)
+        self.ul_init_down = weight_normalized(
+            DownShiftedConv2D(nf, (1, 3), name="ul_init_down", **dtype), wn
+        )
+        self.ul_init_right = weight_normalized(
             DownRightShiftedConv2D(nf, (2, 1), name="ul_init_right", **dtype), wn
         )
 
@@ -145,22 +143,28 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         ]
         last = self.num_hierarchies - 1
         self.u_downsample = [
-            _wn(DownShiftedConv2D(nf, (2, 3), strides=2, name=f"u_down_{h}", **dtype), wn)
+            weight_normalized(
+                DownShiftedConv2D(nf, (2, 3), strides=2, name=f"u_down_{h}", **dtype), wn
+            )
             for h in range(last)
         ]
         self.ul_downsample = [
-            _wn(DownRightShiftedConv2D(nf, (2, 2), strides=2, name=f"ul_down_{h}", **dtype), wn)
+            weight_normalized(
+                DownRightShiftedConv2D(nf, (2, 2), strides=2, name=f"ul_down_{h}", **dtype), wn
+            )
             for h in range(last)
         ]
         self.u_upsample = [
-            _wn(DownShiftedConv2DTranspose(nf, (2, 3), name=f"u_up_{h}", **dtype), wn)
+            weight_normalized(DownShiftedConv2DTranspose(nf, (2, 3), name=f"u_up_{h}", **dtype), wn)
             for h in range(last)
         ]
         self.ul_upsample = [
-            _wn(DownRightShiftedConv2DTranspose(nf, (2, 2), name=f"ul_up_{h}", **dtype), wn)
+            weight_normalized(
+                DownRightShiftedConv2DTranspose(nf, (2, 2), name=f"ul_up_{h}", **dtype), wn
+            )
             for h in range(last)
         ]
-        self.output_layer = _wn(
+        self.output_layer = weight_normalized(
             keras.layers.Dense(
                 num_mixture_params(self.num_logistic_mix, channels), name="output", **dtype
             ),

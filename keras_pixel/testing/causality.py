@@ -97,13 +97,15 @@ def layer_dependency_mask(spatial_shape, in_channels, out_channels, mask_type, c
     return allowed
 
 
-def assert_layer_causal(layer, input_shape, mask_type, color_channels, seed=0, output_fn=None):
+def assert_layer_causal(
+    layer, input_shape, mask_type, color_channels, seed=0, output_fn=None, pointwise=False
+):
     """Checks a layer's causal structure exactly, from its Jacobian.
 
     The gradient of every output ``(i, j, channel)`` must be zero with respect
     to every input it may not see (:func:`layer_dependency_mask`) and nonzero
-    for some inputs it may see at its own pixel and at earlier pixels, so a
-    layer that drops the allowed context fails too.
+    for some inputs it may see at its own pixel and (unless ``pointwise``) at
+    earlier pixels, so a layer that drops the allowed context fails too.
 
     Args:
         layer: a Keras layer ``[B, H, W, C_in] -> [B, H, W, C_out]``.
@@ -113,6 +115,7 @@ def assert_layer_causal(layer, input_shape, mask_type, color_channels, seed=0, o
         seed: for the random input.
         output_fn: maps the layer's output to ``[B, H, W, C_out]`` (e.g. to pick
             one stream of a multi-output layer).
+        pointwise: the layer reads only its own pixel (a 1x1 convolution).
     """
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.normal(size=(1, *input_shape)).astype("float32"))
@@ -137,5 +140,8 @@ def assert_layer_causal(layer, input_shape, mask_type, color_channels, seed=0, o
     same = (order[:, :, None, None] == order[None, None, :, :])[:, :, None, :, :, None]
     if (allowed & same).any() and not (nonzero & allowed & same).any():
         raise AssertionError("The layer ignores the current pixel's allowed channels.")
-    if not (nonzero & allowed & ~same).any():
+    earlier = (nonzero & ~same).any()
+    if pointwise and earlier:
+        raise AssertionError("A pointwise layer depends on other pixels.")
+    if not pointwise and not earlier:
         raise AssertionError("The layer ignores every earlier pixel.")

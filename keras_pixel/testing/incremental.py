@@ -1,6 +1,7 @@
 """A check of the incremental protocol: a layer's cached steps equal its call."""
 
 import numpy as np
+from keras import ops
 
 from keras_pixel.layers.incremental import Position
 
@@ -37,8 +38,8 @@ def assert_steps_match_call(
             outputs, cache = layer.step(cache, step_inputs(i, j), Position(i, j, 0), **kwargs)
             for expected, actual in compare(full, outputs, i, j):
                 np.testing.assert_allclose(
-                    np.asarray(actual),
-                    np.asarray(expected),
+                    np.asarray(ops.convert_to_numpy(ops.cast(actual, "float32"))),
+                    np.asarray(ops.convert_to_numpy(ops.cast(expected, "float32"))),
                     rtol=rtol,
                     atol=atol,
                     err_msg=f"{layer.name}: step at pixel ({i}, {j}) differs from the call",

@@ -5,6 +5,8 @@ python export/grpc_client.py --model pixelcnn_mnist sample --num 4 --seed 0 --ou
 python export/grpc_client.py --model pixelcnn_mnist complete images.npy --known-rows 14
 """
 
+import sys
+
 import grpc
 import numpy as np
 import tensorflow as tf
@@ -41,10 +43,21 @@ def predict(host, model, signature, inputs, version=None, timeout=600):
 
 
 def main(argv=None):
+    """Runs the command; an unreachable server or a refused request is one
+    ``error:`` line and exit code 2."""
     from rest_client import parse_args, run
 
-    run(parse_args(__doc__.split("\n\n")[0], "localhost:8500", argv), predict)
+    args = parse_args(__doc__.split("\n\n")[0], "localhost:8500", argv)
+    try:
+        run(args, predict)
+    except grpc.RpcError as error:
+        print(
+            f"error: TF Serving at {args.host}: {error.code().name}: {error.details()}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,6 +9,8 @@
 
 import argparse
 import json
+import sys
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -32,6 +34,11 @@ def predict(host, model, signature, inputs, version=None, timeout=600):
             outputs = json.loads(response.read())["outputs"]
     except urllib.error.HTTPError as error:
         raise RuntimeError(f"TF Serving refused the request: {error.read().decode()}") from error
+    except urllib.error.URLError as error:
+        raise ConnectionError(
+            f"No TF Serving answers at http://{host} ({error.reason}); start it (see "
+            "export/README.md) or pass --host HOST:PORT."
+        ) from error
     if not isinstance(outputs, dict):
         outputs = {"output_0": outputs}
     return {k: np.asarray(v) for k, v in outputs.items()}
@@ -107,8 +114,15 @@ def run(args, predict_fn):
 
 
 def main(argv=None):
-    run(parse_args(__doc__.split("\n\n")[0], "localhost:8501", argv), predict)
+    """Runs the command; a refused request or an unreachable server is one
+    ``error:`` line and exit code 2."""
+    try:
+        run(parse_args(__doc__.split("\n\n")[0], "localhost:8501", argv), predict)
+    except (ConnectionError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

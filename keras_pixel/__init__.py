@@ -9,6 +9,7 @@ first use.
 
 import importlib
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -53,4 +54,32 @@ def _check_backend():
         )
 
 
+def _quiet_command_line():
+    """In the ``keras-pixel`` command (unless ``--verbose`` comes before its
+    COMMAND), TensorFlow is imported and its devices listed with standard error
+    sent to /dev/null: its start-up lines (oneDNN, CUDA stubs, CPU features) are
+    written before its logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` does
+    not reach them. The package imports TensorFlow before the command's
+    ``main`` runs, hence here; a library user's imports are left alone."""
+    if os.path.basename(sys.argv[0]) != "keras-pixel" or "tensorflow" in sys.modules:
+        return
+    args = sys.argv[1:]
+    command = next((k for k, a in enumerate(args) if not a.startswith("-")), len(args))
+    if "--verbose" in args[:command]:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_quiet_command_line()
 _register_serializables()

@@ -96,8 +96,10 @@ def _load_model(args, fresh_by_default=False):
 
 
 def _load_data(args, model, split):
-    from keras_pixel import data
+    from keras_pixel import data, zoo
 
+    if args.dataset is None:
+        args.dataset = zoo.get_preset(args.model).dataset or "digits"
     images, labels = data.load(args.dataset, split, data_dir=args.data_dir)
     if tuple(images.shape[1:]) != tuple(model.image_shape):
         raise ValueError(
@@ -144,6 +146,7 @@ def cmd_list(args):
 
     names = zoo.list_models()
     width = max(len(n) for n in names)
+    print(f"{'NAME':<{width}}  {'FAMILY':<16} {'SHAPE':<8} {'WEIGHTS':<10} DESCRIPTION")
     for name in names:
         preset = zoo.get_preset(name)
         shape = "x".join(str(d) for d in preset.config.get("image_shape", ()))
@@ -402,9 +405,18 @@ def cmd_evaluate(args):
     images, labels = _load_data(args, model, args.split)
     if len(images) == 0:
         raise ValueError(f"dataset {args.dataset!r} ({args.split} split) holds no images.")
-    nats = -float(
-        model.log_prob(images, batch_size=args.batch_size, labels=labels).astype("float64").mean()
-    )
+    from tqdm.auto import tqdm
+
+    total, size = 0.0, args.batch_size
+    with tqdm(total=len(images), desc="evaluating", unit="image", file=sys.stderr) as bar:
+        for start in range(0, len(images), size):
+            part = slice(start, start + size)
+            log_prob = model.log_prob(
+                images[part], batch_size=size, labels=None if labels is None else labels[part]
+            )
+            total += float(log_prob.astype("float64").sum())
+            bar.update(len(images[part]))
+    nats = -total / len(images)
     bpd = nats_to_bits_per_dim(nats, model.num_dims)
     print(
         json.dumps(
@@ -499,6 +511,13 @@ def build_parser():
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error (before COMMAND)"
     )
+    parser.add_argument(
+        "--verbose",
+        dest="tensorflow_logs",
+        action="store_true",
+        help="show TensorFlow's start-up log lines (oneDNN, CUDA; before COMMAND; "
+        "hidden otherwise, see keras_pixel/__init__.py)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_args(
@@ -526,8 +545,12 @@ def build_parser():
             "reproducible: seeded weights, data order and TensorFlow's deterministic ops)",
         )
 
-    def data_args(p, default="digits"):
-        p.add_argument("--dataset", default=default, help=f"dataset spec (default {default})")
+    def data_args(p):
+        p.add_argument(
+            "--dataset",
+            default=None,
+            help="dataset spec (default: the zoo entry's dataset, e.g. mnist for *_mnist)",
+        )
         p.add_argument("--data-dir", default=None, help="tfds data_dir or MNIST idx folder")
         p.add_argument(
             "--binarize",
@@ -551,7 +574,7 @@ def build_parser():
         "weights to start from (fine-tuning): 'pretrained', a .keras or .weights.h5 file, "
         "or an http(s) URL (default: fresh weights)",
     )
-    data_args(p, default=None)
+    data_args(p)
     p.add_argument(
         "--epochs", type=positive_int, default=None, help="default: the preset's recipe"
     )
@@ -695,14 +718,16 @@ def main(argv=None):
     """Entry point of the ``keras-pixel`` console script.
 
     Known failures (bad values, missing or corrupt files, a full or read-only
-    disk, an unreachable URL) end in one ``error:`` line and exit code 2;
-    ``--debug`` shows the traceback instead.
+    disk, an unreachable URL, a missing optional dependency) end in one
+    ``error:`` line and exit code 2; ``--debug`` shows the traceback instead.
     """
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_pixel.validation import MissingDependencyError
+
     try:
         args.func(args)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, MissingDependencyError) as error:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)

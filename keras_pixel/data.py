@@ -3,12 +3,13 @@
 Every loader returns uint8 arrays ``[N, H, W, C]`` (and int labels), and
 :func:`make_dataset` turns them into a shuffled, batched, prefetched
 ``tf.data.Dataset``. Sources: scikit-learn's 8x8 digits (embedded, offline),
-local MNIST idx files, ``tensorflow-datasets`` (``mnist``, ``cifar10``, any image
-dataset), numpy arrays and image folders.
+local MNIST idx files, the arrays ``keras.datasets`` keeps (MNIST, CIFAR-10),
+``tensorflow-datasets`` (any image dataset), numpy arrays and image folders.
 """
 
 import gzip
 import os
+import pickle
 import zlib
 from pathlib import Path
 
@@ -94,6 +95,38 @@ def load_mnist_idx(directory, split="train"):
     return images[..., None].copy(), labels.astype(np.int64)
 
 
+class DatasetUnavailableError(OSError):
+    """A dataset is neither on disk nor downloadable from here."""
+
+
+def _tfds_load(name, split, data_dir, download, **kwargs):
+    """``tfds.load``, with a failed download reported as
+    :class:`DatasetUnavailableError`: which dataset, where it looked, and how to
+    point at a prepared copy (tfds retries for minutes before it gives up)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.load(name, split=split, data_dir=data_dir, download=download, **kwargs)
+    except (OSError, tfds.core.download.DownloadError) as error:
+        where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+        local = {
+            "mnist": " MNIST idx files (train-images-idx3-ubyte[.gz], ...) in --data-dir, or",
+            "cifar10": "",
+        }.get(name, "")
+        cache = (
+            f" Keras's cached copy ({_keras_cache_description(name)}) is used where present;"
+            if name in _KERAS_CACHE
+            else ""
+        )
+        raise DatasetUnavailableError(
+            f"Could not load the {name!r} dataset ({split!r} split): tensorflow-datasets "
+            f"found no prepared copy in {where} and could not download it "
+            f"({type(error).__name__}: {error}). Offline, use{local} a tfds data folder "
+            f"prepared on a machine with internet access, passed as --data-dir "
+            f"(data_dir=).{cache}"
+        ) from error
+
+
 def load_tfds(
     name, split="train", data_dir=None, image_key="image", label_key="label", download=True
 ):
@@ -112,7 +145,7 @@ def load_tfds(
     """
     import tensorflow_datasets as tfds
 
-    ds = tfds.load(name, split=split, data_dir=data_dir, download=download)
+    ds = _tfds_load(name, split, data_dir, download)
     images, labels = [], []
     for example in tfds.as_numpy(ds):
         images.append(example[image_key])
@@ -158,9 +191,7 @@ def tfds_dataset(
     Returns:
         ``tf.data.Dataset`` of uint8 ``[batch, H, W, C]`` (and int64 labels).
     """
-    import tensorflow_datasets as tfds
-
-    ds = tfds.load(name, split=split, data_dir=data_dir, download=download, shuffle_files=shuffle)
+    ds = _tfds_load(name, split, data_dir, download, shuffle_files=shuffle)
 
     def _select(example):
         image = tf.cast(example[image_key], tf.uint8)
@@ -315,6 +346,51 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+_KERAS_CACHE = {"mnist": "mnist.npz", "cifar10": "cifar-10-batches-py"}
+
+
+def _keras_datasets_dir():
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
+
+
+def _keras_cache_description(name):
+    return str(_keras_datasets_dir() / _KERAS_CACHE[name])
+
+
+def load_keras_cache(name, split="train"):
+    """MNIST or CIFAR-10 from the files ``keras.datasets`` downloads and keeps
+    (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``): ``mnist.npz`` or
+    ``cifar-10-batches-py/``. Nothing is downloaded.
+
+    Args:
+        name: ``"mnist"`` or ``"cifar10"``.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        ``(images, labels)`` (uint8 ``[N, H, W, C]``, int64 ``[N]``), or None
+        where the files are absent.
+    """
+    _check_split(split)
+    if name not in _KERAS_CACHE:
+        raise ValueError(f"Keras caches {sorted(_KERAS_CACHE)}, not {name!r}.")
+    path = _keras_datasets_dir() / _KERAS_CACHE[name]
+    if name == "mnist":
+        if not path.is_file():
+            return None
+        with np.load(path) as f:
+            return f[f"x_{split}"][..., None].astype(np.uint8), f[f"y_{split}"].astype(np.int64)
+    names = [f"data_batch_{k}" for k in range(1, 6)] if split == "train" else ["test_batch"]
+    if not all((path / n).is_file() for n in names):
+        return None
+    images, labels = [], []
+    for n in names:
+        with open(path / n, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch[b"labels"], np.int64))
+    return np.concatenate(images).transpose(0, 2, 3, 1), np.concatenate(labels)
+
+
 DATASETS = ("digits", "mnist", "cifar10", "tfds:NAME", "idx:DIR", "folder:DIR", "npz:FILE")
 
 
@@ -323,11 +399,14 @@ def load(spec, split="train", data_dir=None):
 
     Args:
         spec: ``"digits"`` (scikit-learn, offline); ``"mnist"`` (the idx files in
-            ``data_dir`` or ``$KERAS_PIXEL_MNIST_DIR`` if set, else tfds);
-            ``"cifar10"`` or ``"tfds:NAME"`` (tensorflow-datasets, ``data_dir``
-            passed through); ``"idx:DIR"`` (MNIST idx files); ``"folder:DIR"``
-            (image folder, ``split`` sub-folder if present); ``"npz:FILE"``
-            (arrays ``{split}_images`` [and ``{split}_labels``], or ``images``).
+            ``data_dir`` or ``$KERAS_PIXEL_MNIST_DIR`` if set, else Keras's cached
+            ``mnist.npz`` where present (:func:`load_keras_cache`), else
+            tensorflow-datasets); ``"cifar10"`` (Keras's cached
+            ``cifar-10-batches-py`` where present, else tensorflow-datasets);
+            ``"tfds:NAME"`` (tensorflow-datasets, ``data_dir`` passed through);
+            ``"idx:DIR"`` (MNIST idx files); ``"folder:DIR"`` (image folder,
+            ``split`` sub-folder if present); ``"npz:FILE"`` (arrays
+            ``{split}_images`` [and ``{split}_labels``], or ``images``).
         split: ``"train"`` or ``"test"``.
         data_dir: see ``spec``.
 
@@ -353,9 +432,8 @@ def _load_spec(spec, split, data_dir):
         directory = data_dir or os.environ.get("KERAS_PIXEL_MNIST_DIR")
         if directory and any(Path(directory).glob("*idx3-ubyte*")):
             return load_mnist_idx(directory, split)
-        return load_tfds("mnist", split, data_dir)
-    if kind == "cifar10" and not arg:
-        return load_tfds("cifar10", split, data_dir)
+    if kind in _KERAS_CACHE and not arg:
+        return load_keras_cache(kind, split) or load_tfds(kind, split, data_dir)
     if kind == "tfds" and arg:
         return load_tfds(arg, split, data_dir)
     if kind == "idx" and arg:

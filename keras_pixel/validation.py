@@ -177,3 +177,20 @@ def check_labels(labels, batch, num_classes=None, condition_dim=None, name="mode
     if not np.all(np.isfinite(array)):
         raise ValueError("condition vectors must be finite.")
     return array.astype(np.float32)
+
+
+class MissingDependencyError(ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+def require(modules, purpose, extra):
+    """Raises :class:`MissingDependencyError` naming ``pip install
+    "keras-pixel[extra]"`` when any of ``modules`` cannot be imported."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"{purpose} needs {', '.join(missing)}, which is not installed: "
+            f'pip install "keras-pixel[{extra}]"'
+        )

@@ -1,12 +1,16 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
+from keras_pixel import data
 from keras_pixel.cli import main
+from keras_pixel.losses import nats_to_bits_per_dim
 
 TINY = ["--override", "num_layers=1", "--override", "filters=8"]
 
@@ -25,7 +29,20 @@ def test_help_is_fast_and_explains_commands():
 def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:5] == ["NAME", "FAMILY", "SHAPE", "WEIGHTS", "DESCRIPTION"]
     assert "pixelcnn_mnist" in out and "pixelcnn_cifar" in out
+
+
+def test_the_command_hides_tensorflows_start_up_lines_unless_verbose():
+    script = Path(sys.executable).with_name("keras-pixel")
+    if not script.exists():
+        pytest.skip("the keras-pixel console script is not installed beside this Python")
+    quiet = subprocess.run([str(script), "list"], capture_output=True, text=True, check=True)
+    assert quiet.stderr == "" and quiet.stdout.startswith("NAME")
+    loud = subprocess.run(
+        [str(script), "--verbose", "list"], capture_output=True, text=True, check=True
+    )
+    assert loud.stdout == quiet.stdout
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +92,34 @@ def test_evaluate(trained, capsys):
     )
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["images"] == 50 and 0 < result["bits_per_dim"] < 8
+
+
+def test_evaluate_is_one_pass_in_batches_with_a_progress_bar(trained, capsys):
+    weights = str(trained / "model.keras")
+    args = ["evaluate", "pixelcnn_digits", "--weights", weights, "--max-images", "50"]
+    assert main([*args, "--batch-size", "16", *TINY]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert "evaluating" in captured.err and "50/50" in captured.err
+    model = keras.saving.load_model(weights)
+    images = data.load("digits", "test")[0][:50]
+    nats = -model.log_prob(images).astype("float64").mean()
+    assert abs(result["bits_per_dim"] - nats_to_bits_per_dim(nats, model.num_dims)) < 1e-6
+
+
+def test_evaluate_takes_the_dataset_of_the_zoo_entry(tmp_path, monkeypatch, capsys):
+    """``pixelcnn_mnist`` evaluates on MNIST without ``--dataset`` (here the
+    ``mnist.npz`` of Keras's dataset cache)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_PIXEL_MNIST_DIR", raising=False)
+    (tmp_path / "datasets").mkdir()
+    digits = np.random.default_rng(0).integers(0, 256, (3, 28, 28), np.uint8)
+    np.savez(tmp_path / "datasets" / "mnist.npz", x_test=digits, y_test=np.arange(3))
+    assert (
+        main(["evaluate", "pixelcnn_mnist", "--weights", "none", "--override", "num_layers=1"]) == 0
+    )
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["dataset"] == "mnist" and result["images"] == 3
 
 
 def test_sample_and_complete(trained, tmp_path):

@@ -142,3 +142,56 @@ def test_load_specs(tmp_path, digits):
         data.load("imagenet64")
     with pytest.raises(ValueError, match="split"):
         data.load("digits", "validation")
+
+
+def test_tfds_download_path_runs_and_an_unreachable_source_is_a_clear_error(
+    tmp_path, monkeypatch
+):
+    """The real ``tfds.load`` download path (which needs ``importlib_resources``, a
+    dependency tensorflow-datasets does not declare) up to the download, which
+    fails here as it does offline."""
+    import requests
+
+    def unreachable(self, url, **kwargs):
+        raise requests.exceptions.ConnectionError(f"Failed to resolve the host of {url}")
+
+    monkeypatch.setattr(requests.Session, "get", unreachable)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("KERAS_PIXEL_MNIST_DIR", raising=False)
+    with pytest.raises(data.DatasetUnavailableError) as error:
+        data.load("mnist", "test", data_dir=str(tmp_path / "tfds"))
+    message = str(error.value)
+    for part in ("'mnist'", str(tmp_path / "tfds"), "--data-dir", "idx", "mnist.npz"):
+        assert part in message, (part, message)
+    assert isinstance(error.value, OSError)  # the CLI prints it as one error: line
+
+
+def test_keras_datasets_cache_is_a_source(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_PIXEL_MNIST_DIR", raising=False)
+    folder = tmp_path / "datasets"
+    (folder / "cifar-10-batches-py").mkdir(parents=True)
+    assert data.load_keras_cache("mnist") is None
+    rng = np.random.default_rng(0)
+    mnist = {
+        f"{x}_{split}": rng.integers(0, 256, shape, np.uint8)
+        for split, n in (("train", 5), ("test", 3))
+        for x, shape in (("x", (n, 28, 28)), ("y", (n,)))
+    }
+    np.savez(folder / "mnist.npz", **mnist)
+    images, labels = data.load("mnist", "test")
+    np.testing.assert_array_equal(images[..., 0], mnist["x_test"])
+    np.testing.assert_array_equal(labels, mnist["y_test"])
+
+    chw = rng.integers(0, 256, (2, 3, 32, 32), np.uint8)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": chw.reshape(2, -1), b"labels": [3, 7]}
+        with open(folder / "cifar-10-batches-py" / name, "wb") as f:
+            pickle.dump(batch, f)
+    images, labels = data.load("cifar10", "train")
+    assert images.shape == (10, 32, 32, 3) and labels.tolist() == [3, 7] * 5
+    np.testing.assert_array_equal(images[1, 4, 5], chw[1, :, 4, 5])  # HWC from CHW
+    with pytest.raises(ValueError, match="caches"):
+        data.load_keras_cache("fashion_mnist")

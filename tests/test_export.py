@@ -350,3 +350,48 @@ def test_cli_export(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main([*args, "--format", "onnx"]) == 0
     assert (tmp_path / "pixelcnn_digits.onnx").exists()
+
+
+def test_onnx_export_without_its_extra_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if not installed
+    args = ["export", "pixelcnn_digits", str(tmp_path), "--weights", "none", "--format", "onnx"]
+    assert main([*args, "--override", "num_layers=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ONNX export needs tf2onnx") and "keras-pixel[export]" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_model_export_the_keras_way_gives_the_packages_artifacts(tmp_path):
+    """``model.export(path, format=...)`` in each of Keras's formats writes what
+    ``keras_pixel.export`` writes, and each gives the model's log-likelihoods."""
+    import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
+
+    name = "gated_pixelcnn_mnist_conditional"
+    model = zoo.load(name, weights=None, **SMALL[name])
+    images = np.random.default_rng(3).integers(0, 256, (2, *model.image_shape), np.uint8)
+    labels = np.array([4, 1], np.int32)
+    expected = model.log_prob(images, labels=labels)
+
+    [folder] = model.export(str(tmp_path / "sm"), format="tf_saved_model", jit_compile=False)
+    signatures = tf.saved_model.load(folder).signatures
+    assert {"serving_default", "sample", "complete"} <= set(signatures)
+    got = signatures["serving_default"](images=tf.constant(images), labels=tf.constant(labels))
+    _close(got["log_prob"].numpy(), expected)
+
+    paths = model.export(str(tmp_path / "m.tflite"), format="litert")
+    assert [os.path.basename(p) for p in paths] == ["m.tflite", "m_next_subpixel.tflite"]
+    runner = Interpreter(paths[0]).get_signature_runner()
+    _close(list(runner(images=images, labels=labels).values())[0], expected)
+
+    [onnx_path] = model.export(str(tmp_path / "m.onnx"), format="onnx")
+    session = onnxruntime.InferenceSession(onnx_path)
+    feeds = dict(zip([i.name for i in session.get_inputs()], [images, labels], strict=True))
+    _close(session.run(None, feeds)[0], expected)
+
+    with pytest.raises(ValueError, match="input_signature"):
+        model.export(str(tmp_path / "x"), input_signature=[tf.TensorSpec((None, 28, 28, 1))])
+    with pytest.raises(ValueError, match="Unknown export format"):
+        model.export(str(tmp_path / "x"), format="torchscript")
+    with pytest.raises(FileExistsError):
+        model.export(str(tmp_path / "m.onnx"), format="onnx", overwrite=False)

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import pathlib
 import re
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -153,3 +154,18 @@ def test_rest_client(served):
             client.complete(host, NAME, images, 9, seed=2, labels=labels)
     finally:
         server.shutdown()
+
+
+def test_clients_without_a_server_say_so_in_one_line(capsys):
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{probe.getsockname()[1]}"
+    rest = _client("rest_client")
+    with pytest.raises(ConnectionError, match="No TF Serving answers"):
+        rest.sample(host, NAME, 1)
+    args = ["--host", host, "--model", NAME, "sample", "--num", "1"]
+    assert rest.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No TF Serving answers at http://") and "--host" in err
+    assert _client("grpc_client").main(args) == 2
+    assert capsys.readouterr().err.startswith(f"error: TF Serving at {host}: UNAVAILABLE")

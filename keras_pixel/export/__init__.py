@@ -12,7 +12,12 @@ import os
 from keras_pixel.export.graphs import MAX_IMAGES, LogLikelihood, NextSubpixel, serving_functions
 from keras_pixel.export.litert import export_litert, litert_graph, litert_writer
 from keras_pixel.export.onnx import export_onnx
-from keras_pixel.export.saved_model import export_saved_model, publish_all, saved_model_summary
+from keras_pixel.export.saved_model import (
+    export_saved_model,
+    publish_all,
+    saved_model_summary,
+    saved_model_writer,
+)
 
 FORMATS = ("saved_model", "litert", "onnx")
 
@@ -22,6 +27,7 @@ __all__ = [
     "NextSubpixel",
     "export",
     "export_litert",
+    "export_model",
     "export_onnx",
     "export_saved_model",
     "litert_graph",
@@ -65,9 +71,7 @@ def export(
     name = model.name if model_name is None else model_name
     outdir = os.fspath(outdir)
     if format == "saved_model":
-        return [
-            export_saved_model(model, outdir, name, version, overwrite, max_images=max_images)
-        ]
+        return [export_saved_model(model, outdir, name, version, overwrite, max_images=max_images)]
     if format == "onnx":
         return [export_onnx(model, os.path.join(outdir, f"{name}.onnx"), overwrite)]
     paths = {
@@ -75,6 +79,59 @@ def export(
         "next_subpixel": os.path.join(outdir, f"{name}_next_subpixel.tflite"),
     }
     # The two files are one artifact: both are published, or neither.
+    return publish_all(
+        {path: litert_writer(model, path, graph) for graph, path in paths.items()}, overwrite
+    )
+
+
+#: ``model.export`` formats (Keras's names) -> this package's formats.
+KERAS_FORMATS = {"tf_saved_model": "saved_model", "litert": "litert", "onnx": "onnx"}
+
+
+def export_model(
+    model,
+    filepath,
+    format="tf_saved_model",
+    overwrite=True,
+    max_images=MAX_IMAGES,
+    method="cached",
+    jit_compile=True,
+    opset_version=None,
+):
+    """What ``model.export(filepath, format=...)`` runs for every model of the
+    package: Keras's call, this package's artifacts, at ``filepath`` itself.
+
+    * ``"tf_saved_model"``: a SavedModel folder with the signatures
+      ``serving_default`` (log-likelihood), ``sample`` and ``complete``
+      (:func:`export_saved_model` writes the same into TF Serving's layout);
+    * ``"litert"``: ``filepath`` (``.tflite``, the log-likelihood graph) and,
+      beside it, ``<stem>_next_subpixel.tflite`` (one sampling step), published
+      together;
+    * ``"onnx"``: ``filepath`` (``.onnx``, the log-likelihood graph).
+
+    Args:
+        model: a built :class:`~keras_pixel.models.AutoregressiveModel`.
+        filepath: the SavedModel folder, ``.tflite`` or ``.onnx`` file.
+        format: ``"tf_saved_model"``, ``"litert"`` or ``"onnx"``.
+        overwrite: replace what is there (as Keras's ``export`` does); the old
+            version stays until the new one is complete. False refuses.
+        max_images, method, jit_compile: the SavedModel's sampling signatures
+            (see :func:`export_saved_model`).
+        opset_version: the ONNX opset.
+
+    Returns:
+        The list of paths written.
+    """
+    if format not in KERAS_FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; choose one of {list(KERAS_FORMATS)}.")
+    filepath = os.fspath(filepath)
+    if format == "tf_saved_model":
+        write = saved_model_writer(model, method, jit_compile, max_images)
+        return publish_all({filepath: write}, overwrite)
+    if format == "onnx":
+        return [export_onnx(model, filepath, overwrite, opset_version=opset_version)]
+    stem = filepath[: -len(".tflite")] if filepath.endswith(".tflite") else filepath
+    paths = {"log_likelihood": filepath, "next_subpixel": f"{stem}_next_subpixel.tflite"}
     return publish_all(
         {path: litert_writer(model, path, graph) for graph, path in paths.items()}, overwrite
     )

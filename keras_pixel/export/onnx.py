@@ -4,6 +4,7 @@ import os
 
 from keras_pixel.export.graphs import LogLikelihood, condition_spec, images_spec
 from keras_pixel.export.saved_model import keras_export_atomically
+from keras_pixel.validation import require
 
 
 def export_onnx(model, filepath, overwrite=False, opset_version=None):
@@ -18,10 +19,15 @@ def export_onnx(model, filepath, overwrite=False, opset_version=None):
 
     Returns:
         The absolute path written.
+
+    Raises:
+        MissingDependencyError: without ``onnx`` / ``tf2onnx`` (the ``export``
+            extra).
     """
     filepath = os.fspath(filepath)
     if not filepath.endswith(".onnx"):
         raise ValueError(f"An ONNX file must end in .onnx, got {filepath}.")
+    require(("onnx", "tf2onnx"), "ONNX export", "export")
     labels = condition_spec(model)
     specs = [images_spec(model)] + ([] if labels is None else [labels])
 

@@ -175,6 +175,14 @@ def export_saved_model(
             f"{target} already exists; pass overwrite=True (--overwrite) to replace it, "
             "or export a new version."
         )
+    write = saved_model_writer(model, method, jit_compile, max_images)
+    return publish_atomically(write, target, overwrite)
+
+
+def saved_model_writer(model, method="cached", jit_compile=True, max_images=MAX_IMAGES):
+    """A ``write(path)`` for :func:`publish_all`: a SavedModel at ``path`` with the
+    signatures of :func:`~keras_pixel.export.graphs.serving_functions` (arguments
+    as in :func:`export_saved_model`)."""
     if method == "cached" and not model.supports_cached_sampling:
         method = "naive"
 
@@ -186,7 +194,7 @@ def export_saved_model(
             archive.add_endpoint(name, fn, input_signature=spec)
         archive.write_out(path, verbose=False)
 
-    return publish_atomically(write, target, overwrite)
+    return write
 
 
 def saved_model_summary(path):

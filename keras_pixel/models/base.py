@@ -609,6 +609,30 @@ class AutoregressiveModel(keras.Model):
             condition,
         )
 
+    def export(
+        self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs
+    ):
+        """Keras's ``Model.export``, writing the package's serving artifacts: their
+        inputs are uint8 images (and labels), and a SavedModel also gets the
+        ``sample`` and ``complete`` signatures. See
+        :func:`keras_pixel.export.export_model` for the formats
+        (``"tf_saved_model"``, ``"litert"``, ``"onnx"``) and the keyword
+        arguments (``overwrite``, ``max_images``, ...).
+
+        Returns:
+            The list of paths written.
+        """
+        from keras_pixel.export import export_model
+
+        del verbose
+        if input_signature is not None:
+            raise ValueError(
+                f"{type(self).__name__}.export has fixed signatures (uint8 images "
+                f"{tuple(self.image_shape)}, labels where conditional); input_signature "
+                "is not taken."
+            )
+        return export_model(self, filepath, format, **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config["image_shape"] = list(self._image_shape)

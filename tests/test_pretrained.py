@@ -37,6 +37,8 @@ def test_every_entry_has_a_current_card_naming_its_commands(name):
     assert f"keras-pixel train {name} " in text and f"keras-pixel evaluate {name} " in text
     if zoo.info(name)["pretrained"]:
         assert (ROOT / "zoo" / f"{name}.png").exists()
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert f"      - {name}: zoo/{name}.md\n" in nav, f"{name}'s card is not in the docs' nav"
 
 
 def test_readme_zoo_table_is_current():

@@ -115,8 +115,11 @@ def export_model(
         format: ``"tf_saved_model"``, ``"litert"`` or ``"onnx"``.
         overwrite: replace what is there (as Keras's ``export`` does); the old
             version stays until the new one is complete. False refuses.
-        max_images, method, jit_compile: the SavedModel's sampling signatures
-            (see :func:`export_saved_model`).
+        max_images: the most images one SavedModel ``sample`` / ``complete``
+            request may ask for.
+        method: the sampler behind those signatures (see
+            :func:`export_saved_model`).
+        jit_compile: XLA-compile the SavedModel's signatures.
         opset_version: the ONNX opset.
 
     Returns:

@@ -121,17 +121,23 @@ def _load_data(args, model, split):
 
 
 def _sample_labels(args, model, num):
-    """The --labels of `sample`/`train`, or classes 0, 1, 2, ... in turn."""
+    """The classes of `sample`/`train` for ``num`` images, one row of the grid per
+    class: ``(labels, grid keyword arguments)``; the classes are --labels, or
+    0, 1, 2, ... (None and no layout for an unconditional model)."""
     if not model.conditional:
         if getattr(args, "labels", None):
             raise ValueError(f"{args.model} is unconditional: it takes no --labels.")
-        return None
+        return None, {}
     if getattr(args, "labels", None):
-        labels = [int(v) for v in args.labels.split(",")]
-        return [labels[k % len(labels)] for k in range(num)]
-    if model.num_classes is None:
+        classes = [int(v) for v in args.labels.split(",")]
+    elif model.num_classes is None:
         raise ValueError(f"{args.model} is conditioned on vectors; sample it from Python.")
-    return [k % model.num_classes for k in range(num)]
+    else:
+        classes = list(range(min(model.num_classes, num)))
+    per_row = -(-num // len(classes))
+    labels = [c for c in classes for _ in range(per_row)][:num]
+    rows = -(-len(labels) // per_row)
+    return labels, dict(ncols=per_row, row_labels=[f"{c}" for c in classes[:rows]])
 
 
 def _write_json(path, payload):
@@ -319,7 +325,7 @@ def cmd_train(args):
     test_ds = data.make_dataset(test_images, test_labels, batch_size=batch_size, shuffle=False)
     if replicas > 1:
         train_ds, test_ds = training.distributable(train_ds), training.distributable(test_ds)
-    labels = _sample_labels(args, model, args.num_samples)
+    labels, _ = _sample_labels(args, model, args.num_samples)
     sample_seed = 0 if args.seed is None else args.seed
     callbacks = training.training_callbacks(
         output,
@@ -436,15 +442,17 @@ def cmd_sample(args):
     from keras_pixel.images import save_image_grid
 
     model = _load_model(args)
+    labels, layout = _sample_labels(args, model, args.num)
     samples = model.sample(
         args.num,
         temperature=args.temperature,
         seed=args.seed,
         method=args.method,
         progress=True,
-        labels=_sample_labels(args, model, args.num),
+        labels=labels,
     )
-    print(f"wrote {save_image_grid(samples, args.output, num_values=model.num_values)}")
+    path = save_image_grid(samples, args.output, num_values=model.num_values, **layout)
+    print(f"wrote {path}")
 
 
 def cmd_complete(args):
@@ -669,8 +677,8 @@ def build_parser():
     p.add_argument(
         "--labels",
         default=None,
-        help="conditional models: comma-separated classes, repeated to --num "
-        "(default 0, 1, 2, ...)",
+        help="conditional models: comma-separated classes, one row of the grid each "
+        "(--num split between them; default 0, 1, 2, ...), labelled on the left",
     )
     p.add_argument("--output", default="samples.png", help="PNG file to write")
     method_arg(p)

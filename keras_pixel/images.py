@@ -7,7 +7,9 @@ import tempfile
 import numpy as np
 
 
-def image_grid(images, ncols=None, padding=1, scale=None, pad_value=128, num_values=256):
+def image_grid(
+    images, ncols=None, padding=1, scale=None, pad_value=128, num_values=256, row_labels=None
+):
     """Tiles a batch of images into one image.
 
     Args:
@@ -20,9 +22,12 @@ def image_grid(images, ncols=None, padding=1, scale=None, pad_value=128, num_val
         pad_value: gray level of the padding.
         num_values: values a subpixel takes; other than 256 they are spread over
             [0, 255] for display (binary images in {0, 1} show black and white).
+        row_labels: one string per row, written in a white margin left of it
+            (e.g. the class a conditional model drew the row for).
 
     Returns:
-        uint8 ``[rows * (H * scale + padding) + padding, ..., C]``.
+        uint8 ``[rows * (H * scale + padding) + padding, ..., C]`` (wider by the
+        margin with ``row_labels``).
     """
     images = np.asarray(images)
     if num_values != 256 and np.issubdtype(images.dtype, np.integer):
@@ -48,7 +53,27 @@ def image_grid(images, ncols=None, padding=1, scale=None, pad_value=128, num_val
         r, q = divmod(k, ncols)
         top, left = padding + r * (h + padding), padding + q * (w + padding)
         grid[top : top + h, left : left + w] = image
+    if row_labels is not None:
+        grid = _label_rows(grid, [str(t) for t in row_labels], nrows, h, padding)
     return grid
+
+
+def _label_rows(grid, labels, nrows, cell_height, padding):
+    """``grid`` with a white margin on the left holding ``labels[r]`` beside row ``r``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if len(labels) != nrows:
+        raise ValueError(f"row_labels has {len(labels)} entries for {nrows} rows.")
+    font = ImageFont.load_default(size=max(10, min(cell_height // 2, 24)))
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    width = max(int(draw.textlength(t, font=font)) for t in labels) + 2 * max(padding, 4)
+    margin = Image.new("L", (width, grid.shape[0]), 255)
+    draw = ImageDraw.Draw(margin)
+    for r, text in enumerate(labels):
+        middle = padding + r * (cell_height + padding) + cell_height // 2
+        draw.text((width // 2, middle), text, fill=0, font=font, anchor="mm")
+    margin = np.repeat(np.asarray(margin)[..., None], grid.shape[-1], axis=-1)
+    return np.concatenate([margin, grid], axis=1)
 
 
 def save_image_grid(images, path, **kwargs):

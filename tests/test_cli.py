@@ -213,6 +213,10 @@ def test_conditional_model_from_the_command_line(tmp_path, capsys):
         )
         == 0
     )
+    grid = np.asarray(Image.open(tmp_path / "s.png"))  # rows "3" and "7", 2 digits each
+    assert grid.shape[0] == 2 * 65 + 1 and grid.shape[1] > 2 * 65 + 1
+    margin = grid[:, : grid.shape[1] - (2 * 65 + 1)]
+    assert (margin[:65] < 128).any() and (margin[66:] < 128).any(), "each row is labelled"
     assert (
         main(
             [

@@ -24,3 +24,15 @@ def test_png_round_trip(tmp_path, rgb_patches):
 def test_rejects_floats():
     with pytest.raises(ValueError, match="uint8"):
         image_grid(np.zeros((1, 4, 4, 1), np.float32))
+
+
+def test_row_labels_are_written_beside_their_rows(rgb_patches):
+    plain = image_grid(rgb_patches[:4], ncols=2)
+    labelled = image_grid(rgb_patches[:4], ncols=2, row_labels=["3", "7"])
+    margin = labelled.shape[1] - plain.shape[1]
+    assert labelled.shape[0] == plain.shape[0] and margin > 0
+    np.testing.assert_array_equal(labelled[:, margin:], plain)
+    half = plain.shape[0] // 2
+    assert (labelled[:half, :margin] < 128).any() and (labelled[half:, :margin] < 128).any()
+    with pytest.raises(ValueError, match="2 rows"):
+        image_grid(rgb_patches[:4], ncols=2, row_labels=["3"])

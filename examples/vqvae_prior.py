@@ -123,6 +123,11 @@ def run(
     train, test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
 
     encoder, quantizer, decoder, vqvae = build_vqvae(codebook_size, code_dim, width)
+    # The codebook starts at latents of training digits (not at random vectors far
+    # from them, which most latents would never pick: a collapsed codebook).
+    latents = ops.convert_to_numpy(encoder(train[:2048])).reshape(-1, code_dim)
+    start_codes = np.random.default_rng(seed).choice(len(latents), codebook_size, replace=False)
+    quantizer.codebook.assign(latents[start_codes].T)
     vqvae.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
     vqvae.fit(train, train, batch_size=128, epochs=vqvae_epochs, verbose=verbose)
     reconstructions = vqvae.predict(test, batch_size=256, verbose=0)

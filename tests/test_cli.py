@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,19 +108,24 @@ def test_evaluate_is_one_pass_in_batches_with_a_progress_bar(trained, capsys):
     assert abs(result["bits_per_dim"] - nats_to_bits_per_dim(nats, model.num_dims)) < 1e-6
 
 
-def test_evaluate_takes_the_dataset_of_the_zoo_entry(tmp_path, monkeypatch, capsys):
-    """``pixelcnn_mnist`` evaluates on MNIST without ``--dataset`` (here the
-    ``mnist.npz`` of Keras's dataset cache)."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.delenv("KERAS_PIXEL_MNIST_DIR", raising=False)
+def test_evaluate_takes_the_dataset_of_the_zoo_entry(tmp_path):
+    """In a subprocess, as a user runs it: ``pixelcnn_mnist`` evaluates on MNIST
+    without ``--dataset`` (here the ``mnist.npz`` of Keras's dataset cache), and a
+    bad dataset is one ``error:`` line with exit code 2."""
     (tmp_path / "datasets").mkdir()
     digits = np.random.default_rng(0).integers(0, 256, (3, 28, 28), np.uint8)
     np.savez(tmp_path / "datasets" / "mnist.npz", x_test=digits, y_test=np.arange(3))
-    assert (
-        main(["evaluate", "pixelcnn_mnist", "--weights", "none", "--override", "num_layers=1"]) == 0
-    )
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    env = {**os.environ, "KERAS_HOME": str(tmp_path)}
+    env.pop("KERAS_PIXEL_MNIST_DIR", None)
+    command = [sys.executable, "-m", "keras_pixel.cli", "evaluate", "pixelcnn_mnist"]
+    command += ["--weights", "none", "--override", "num_layers=1"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["dataset"] == "mnist" and result["images"] == 3
+    bad = subprocess.run([*command, "--dataset", "nosuch"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: Unknown dataset 'nosuch'")
 
 
 def test_sample_and_complete(trained, tmp_path):

@@ -77,6 +77,9 @@ def test_tfds_loader_with_mocked_mnist():
         x, y = data.load_tfds("mnist", "train")
         ds = data.tfds_dataset("mnist", "test", batch_size=4, with_labels=True)
         images, labels = next(iter(ds))
+        cli_x, _ = data.load("tfds:mnist", "test")  # the CLI's --dataset path
+        cifar, _ = data.load("tfds:cifar10", "test")
+    assert cli_x.shape == (7, 28, 28, 1) and cifar.shape == (7, 32, 32, 3)
     assert x.shape == (7, 28, 28, 1) and x.dtype == np.uint8 and y.shape == (7,)
     assert images.shape == (4, 28, 28, 1) and images.dtype == "uint8" and labels.shape == (4,)
 

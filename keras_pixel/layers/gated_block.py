@@ -158,18 +158,21 @@ class GatedBlock(keras.layers.Layer):
         return v_out, h_out
 
     # Cached sampling: the vertical stack once per image row, the horizontal stack
-    # once per pixel, from a cache ``(v_map, h_map, v_to_h_row)``.
+    # once per pixel, from a cache ``(v_map, h_map, v_to_h_row, condition_terms)``.
 
     def init_cache(self, inputs, condition=None):
         """The cache of :meth:`step`, filled from this block's full inputs (as in
         :meth:`call`).
 
         Returns:
-            ``(v_map, h_map, v_to_h_row)``: the vertical stack's input padded for
-            its convolution ``[B, H + k//2, W + 2(k//2), C_v]``, the horizontal
-            stack's input padded for its ``1 x k`` convolution ``[B, H, W + 2(k//2),
-            C_h]``, and the vertical stack's contribution to the current row of
-            the horizontal one ``[B, W, 2F]`` (filled when a row opens).
+            ``(v_map, h_map, v_to_h_row, condition_terms)``: the vertical stack's
+            input padded for its convolution ``[B, H + k//2, W + 2(k//2), C_v]``,
+            the horizontal stack's input padded for its ``1 x k`` convolution
+            ``[B, H, W + 2(k//2), C_h]``, the vertical stack's contribution to the
+            current row of the horizontal one ``[B, W, 2F]`` (filled when a row
+            opens), and the condition's projections onto the two stacks
+            ``([B, 2F], [B, 2F])``, computed here once for the whole loop (``()``
+            without a condition).
         """
         if condition is not None and len(condition.shape) != 2:
             raise NotImplementedError("Cached sampling supports vector conditions [B, D] only.")
@@ -179,7 +182,11 @@ class GatedBlock(keras.layers.Layer):
         v_map = ops.pad(v, ((0, 0), (k // 2, 0), (k // 2, k // 2), (0, 0)))
         h_map = self.horizontal_conv.cache_padding(h)
         v_to_h_row = ops.zeros((ops.shape(v)[0], v.shape[2], 2 * self.filters), v.dtype)
-        return v_map, h_map, v_to_h_row
+        terms = ()
+        if condition is not None:
+            condition = ops.cast(condition, v.dtype)
+            terms = (self.vertical_condition(condition), self.horizontal_condition(condition))
+        return v_map, h_map, v_to_h_row, terms
 
     def step(self, cache, inputs, position, condition=None):
         """The block at one pixel: where ``position`` opens row ``i``, first the
@@ -193,14 +200,20 @@ class GatedBlock(keras.layers.Layer):
                 input at the pixel ``[B, C_h]``; for the first block the whole
                 (preprocessed) image ``[B, H, W, C]``.
             position: a :class:`~keras_pixel.layers.Position`.
-            condition: ``[B, D]`` or None.
+            condition: ``[B, D]`` or None: its projections were computed by
+                :meth:`init_cache`, which must have had it too.
 
         Returns:
             ``((v_row_out [B, W, F], h_out [B, F]), cache)``, plus ``skip [B, F]``
             with ``return_skip``; ``v_row_out`` is the vertical output on row
             ``i - 1`` where the row opens, zeros elsewhere.
         """
-        inputs, condition = autocast(self, (inputs, condition))
+        inputs = autocast(self, inputs)
+        if (condition is not None) != bool(cache[3]):
+            raise ValueError(
+                "GatedBlock.step takes a condition exactly when init_cache had one "
+                "(its projections are computed there)."
+            )
         i, j = position.row, position.column
         if self.first:
             width = inputs.shape[2]
@@ -210,18 +223,18 @@ class GatedBlock(keras.layers.Layer):
             v_row, h = inputs
         v_out, cache = ops.cond(
             position.first_of_row,
-            lambda: self._vertical_row(cache, v_row, i - 1, condition),
+            lambda: self._vertical_row(cache, v_row, i - 1),
             lambda: (self._blank_row(v_row), tuple(cache)),
         )
-        v_map, h_map, v_to_h_row = cache
+        v_map, h_map, v_to_h_row, terms = cache
         offsets = self.horizontal_conv.cache_offsets
         if self.first:
             h_map = write_pixels(h_map, h, i, j, offsets)
         else:
             h_map = write_at(h_map, h, i + offsets[0], j + offsets[1])
         h_pre = self.horizontal_conv.output_at(h_map, i, j) + read_at(v_to_h_row[:, None], 0, j)
-        if condition is not None:
-            h_pre = h_pre + self.horizontal_condition(ops.cast(condition, h_pre.dtype))
+        if terms:
+            h_pre = h_pre + terms[1]
         gated = gated_activation(h_pre, self.color_channels)
         h_out = self.horizontal_out.pointwise(gated)
         if not self.first:
@@ -229,27 +242,27 @@ class GatedBlock(keras.layers.Layer):
         outputs = (v_out, h_out)
         if self.return_skip:
             outputs += (self.skip_out.pointwise(gated),)
-        return outputs, (v_map, h_map, v_to_h_row)
+        return outputs, (v_map, h_map, v_to_h_row, terms)
 
     def _blank_row(self, v_row):
         return ops.zeros((ops.shape(v_row)[0], v_row.shape[1], self.filters), self.compute_dtype)
 
-    def _vertical_row(self, cache, v_row, r, condition=None):
+    def _vertical_row(self, cache, v_row, r):
         """The vertical stack on image row ``r`` (``-1`` before the first row,
         where the shifted stack is zero) from its input there ``[B, W, C_v]`` ->
         ``(v_out_row [B, W, F], cache)`` with ``v_row`` stored and the row's
         contribution to the horizontal stack of row ``r + 1`` ready."""
-        v_map, h_map, _ = cache
+        v_map, h_map, _, terms = cache
         k = self.kernel_size
         row = ops.maximum(r, 0)
         v_map = ops.slice_update(v_map, (0, row + k // 2, k // 2, 0), v_row[:, None])
         window = read_window(v_map, row, 0, k // 2 + 1, v_map.shape[2])
         v_pre = self.vertical_conv(window)[:, 0]
-        if condition is not None:
-            v_pre = v_pre + self.vertical_condition(ops.cast(condition, v_pre.dtype))[:, None]
+        if terms:
+            v_pre = v_pre + terms[0][:, None]
         shifted = v_pre * ops.cast(r >= 0, v_pre.dtype)
         v_to_h_row = self.vertical_to_horizontal(shifted[:, None])[:, 0]
-        return gated_activation(v_pre), (v_map, h_map, v_to_h_row)
+        return gated_activation(v_pre), (v_map, h_map, v_to_h_row, terms)
 
     def compute_output_shape(self, inputs_shape, condition_shape=None):
         _, h_shape = self._pair_shapes(inputs_shape)

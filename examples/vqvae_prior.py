@@ -108,7 +108,7 @@ def run(
     code_dim=16,
     width=32,
     vqvae_epochs=4,
-    prior_epochs=12,
+    prior_epochs=10,
     prior_layers=6,
     prior_filters=64,
     num_samples=30,
@@ -188,7 +188,7 @@ def main():
     parser.add_argument("--train-images", type=int, default=20000)
     parser.add_argument("--codebook-size", type=int, default=64)
     parser.add_argument("--vqvae-epochs", type=int, default=4)
-    parser.add_argument("--prior-epochs", type=int, default=12)
+    parser.add_argument("--prior-epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     figures = run(

@@ -109,10 +109,11 @@ def _tfds_load(name, split, data_dir, download, **kwargs):
         return tfds.load(name, split=split, data_dir=data_dir, download=download, **kwargs)
     except (OSError, tfds.core.download.DownloadError) as error:
         where = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-        local = {
-            "mnist": " MNIST idx files (train-images-idx3-ubyte[.gz], ...) in --data-dir, or",
-            "cifar10": "",
-        }.get(name, "")
+        local = (
+            " MNIST idx files (train-images-idx3-ubyte[.gz], ...) in --data-dir, or"
+            if name == "mnist"
+            else ""
+        )
         cache = (
             f" Keras's cached copy ({_keras_cache_description(name)}) is used where present;"
             if name in _KERAS_CACHE

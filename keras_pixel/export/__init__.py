@@ -74,18 +74,22 @@ def export(
         return [export_saved_model(model, outdir, name, version, overwrite, max_images=max_images)]
     if format == "onnx":
         return [export_onnx(model, os.path.join(outdir, f"{name}.onnx"), overwrite)]
-    paths = {
-        "log_likelihood": os.path.join(outdir, f"{name}.tflite"),
-        "next_subpixel": os.path.join(outdir, f"{name}_next_subpixel.tflite"),
-    }
-    # The two files are one artifact: both are published, or neither.
+    return _publish_litert_pair(model, os.path.join(outdir, f"{name}.tflite"), overwrite)
+
+
+def _publish_litert_pair(model, filepath, overwrite):
+    """``filepath`` (``.tflite``, the log-likelihood graph) and beside it
+    ``<stem>_next_subpixel.tflite`` (one sampling step): one artifact, so both
+    are published, or neither."""
+    stem = filepath[: -len(".tflite")] if filepath.endswith(".tflite") else filepath
+    paths = {"log_likelihood": filepath, "next_subpixel": f"{stem}_next_subpixel.tflite"}
     return publish_all(
         {path: litert_writer(model, path, graph) for graph, path in paths.items()}, overwrite
     )
 
 
-#: ``model.export`` formats (Keras's names) -> this package's formats.
-KERAS_FORMATS = {"tf_saved_model": "saved_model", "litert": "litert", "onnx": "onnx"}
+#: ``model.export``'s formats (Keras's names).
+KERAS_FORMATS = ("tf_saved_model", "litert", "onnx")
 
 
 def export_model(
@@ -133,8 +137,4 @@ def export_model(
         return publish_all({filepath: write}, overwrite)
     if format == "onnx":
         return [export_onnx(model, filepath, overwrite, opset_version=opset_version)]
-    stem = filepath[: -len(".tflite")] if filepath.endswith(".tflite") else filepath
-    paths = {"log_likelihood": filepath, "next_subpixel": f"{stem}_next_subpixel.tflite"}
-    return publish_all(
-        {path: litert_writer(model, path, graph) for graph, path in paths.items()}, overwrite
-    )
+    return _publish_litert_pair(model, filepath, overwrite)

@@ -25,6 +25,7 @@ _SUBMODULES = (
     "testing",
     "export",
     "zoo",
+    "convert",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

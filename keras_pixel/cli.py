@@ -497,6 +497,17 @@ def cmd_export(args):
         print(f"wrote {path}")
 
 
+def cmd_convert(args):
+    from keras_pixel import convert, zoo
+
+    model = zoo.load(args.model, weights=None, **_parse_overrides(args.override))
+    path = convert.FORMATS[args.format](
+        model, args.checkpoint, args.output, use_ema=not args.raw, overwrite=args.overwrite
+    )
+    print(f"wrote {path}")
+    print(f"load it with: keras_pixel.zoo.load({args.model!r}, weights={path!r})")
+
+
 def method_arg(p):
     """The --method option of `sample` and `complete`."""
     p.add_argument(
@@ -565,9 +576,7 @@ def build_parser():
             action="store_true",
             help="dynamically binarize (binarized-MNIST experiments)",
         )
-        p.add_argument(
-            "--max-images", type=positive_int, default=None, help="use only the first N"
-        )
+        p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N")
 
     p = sub.add_parser("list", help="list the zoo's models (and which have pretrained weights)")
     p.set_defaults(func=cmd_list)
@@ -583,9 +592,7 @@ def build_parser():
         "or an http(s) URL (default: fresh weights)",
     )
     data_args(p)
-    p.add_argument(
-        "--epochs", type=positive_int, default=None, help="default: the preset's recipe"
-    )
+    p.add_argument("--epochs", type=positive_int, default=None, help="default: the preset's recipe")
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--learning-rate", type=positive_float, default=None)
     p.add_argument("--steps-per-epoch", type=positive_int, default=None)
@@ -639,9 +646,7 @@ def build_parser():
         help="write samples/samples_epoch_N.png (and a TensorBoard image) every N epochs "
         "(0: only samples.png at the end)",
     )
-    p.add_argument(
-        "--num-samples", type=positive_int, default=16, help="images in samples.png"
-    )
+    p.add_argument("--num-samples", type=positive_int, default=16, help="images in samples.png")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -708,9 +713,7 @@ def build_parser():
     p.add_argument("outdir", metavar="OUTDIR", help="folder to write into")
     p.add_argument("--format", choices=["saved_model", "litert", "onnx"], default="saved_model")
     p.add_argument("--model-name", default=None, help="artifact name (default: MODEL)")
-    p.add_argument(
-        "--version", type=positive_int, default=1, help="SavedModel version folder"
-    )
+    p.add_argument("--version", type=positive_int, default=1, help="SavedModel version folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.add_argument(
         "--max-images",
@@ -719,6 +722,40 @@ def build_parser():
         help="SavedModel: the most images one sample/complete request may ask for (1024)",
     )
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert weights written by other code into a .weights.h5 of a zoo model",
+        description="openai-pixelcnn-pp: a TensorFlow 1 checkpoint of openai/pixel-cnn's "
+        "PixelCNN++ (the paper's CIFAR-10 model is params_cifar.ckpt in pxpp.zip) into "
+        "pixelcnn_pp_cifar's weights. OUTPUT appears only if the conversion succeeds.",
+    )
+    p.add_argument("format", choices=["openai-pixelcnn-pp"], help="what wrote CHECKPOINT")
+    p.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="the checkpoint prefix (.../params_cifar.ckpt), its .index file or its folder",
+    )
+    p.add_argument("output", metavar="OUTPUT", help="the .weights.h5 file to write")
+    p.add_argument(
+        "--model",
+        default="pixelcnn_pp_cifar",
+        help="the zoo entry the checkpoint fits (default pixelcnn_pp_cifar)",
+    )
+    p.add_argument(
+        "--override",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change a hyperparameter for a checkpoint of another size (repeatable)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="take the raw weights instead of their Polyak averages (the paper evaluated "
+        "the averages)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    p.set_defaults(func=cmd_convert)
     return parser
 
 

@@ -147,9 +147,7 @@ def test_load_specs(tmp_path, digits):
         data.load("digits", "validation")
 
 
-def test_tfds_download_path_runs_and_an_unreachable_source_is_a_clear_error(
-    tmp_path, monkeypatch
-):
+def test_tfds_download_path_runs_and_an_unreachable_source_is_a_clear_error(tmp_path, monkeypatch):
     """The real ``tfds.load`` download path (which needs ``importlib_resources``, a
     dependency tensorflow-datasets does not declare) up to the download, which
     fails here as it does offline."""

@@ -100,9 +100,7 @@ def test_a_failed_saved_model_overwrite_keeps_version_one(tmp_path, monkeypatch)
 
     monkeypatch.setattr(saved_model_module.os, "rename", rename)
     with pytest.raises(OSError, match="rename failed"):
-        export_module.export_saved_model(
-            model, tmp_path, "m", 1, overwrite=True, jit_compile=False
-        )
+        export_module.export_saved_model(model, tmp_path, "m", 1, overwrite=True, jit_compile=False)
     assert sorted(os.listdir(path)) == before
     assert _leftovers(os.path.dirname(path)) == []
     import tensorflow as tf

@@ -97,6 +97,30 @@ def render_card(name):
             f"![samples of {name}]({name}.png)",
             "",
         ]
+    published = facts["published_weights"]
+    if published:
+        lines += [
+            "## Published weights",
+            "",
+            f"Source: {published['source']}. Archive: `{published['archive']}` (SHA-1 "
+            f"`{published['sha1']}`, as the mirror gives it), holding the TensorFlow 1 "
+            f"checkpoint `{published['file']}`. Paper: {published['paper_result']}.",
+            "",
+            "```bash",
+            f"keras-pixel convert {published['format']} pxpp/{published['file']} {name}.weights.h5",
+            f"keras-pixel evaluate {name} --weights {name}.weights.h5 --dataset cifar10",
+            "```",
+            "",
+            "```python",
+            "from keras_pixel import zoo",
+            f'model = zoo.load("{name}", weights="pxpp/{published["file"]}")  '
+            "# converted on the fly (Polyak averages)",
+            "```",
+            "",
+            published["note"] + " See `docs/published-weights.md` for the whole path "
+            "to samples and a served SavedModel.",
+            "",
+        ]
     lines += [
         "## Configuration and default recipe (`keras-pixel train` without options)",
         "",

@@ -43,6 +43,10 @@ class Preset:
             ``test_bits_per_dim`` (and ``test_nats`` for binarized MNIST),
             ``slice`` (the number on the first images of the test set, checked by
             the tests), ``train_seconds``, ``hardware``, ``parameters``.
+        published: weights that others trained and published, which the entry
+            can load (not shipped with the package), or None: ``source``,
+            ``archive``, ``file``, ``sha1``, ``format`` (of ``keras-pixel
+            convert``), ``paper_result``, ``note``.
     """
 
     name: str
@@ -54,6 +58,7 @@ class Preset:
     train: dict = dataclasses.field(default_factory=dict)
     trained: dict | None = None
     parameters: int | None = None
+    published: dict | None = None
 
     @property
     def has_weights(self):
@@ -93,6 +98,7 @@ def register(
     overwrite=False,
     trained=None,
     parameters=None,
+    published=None,
 ):
     """Adds a named model to the zoo.
 
@@ -109,6 +115,8 @@ def register(
         trained: what training produced (see :class:`Preset`), or None.
         parameters: the full-size model's parameter count (for the zoo table;
             a test checks it).
+        published: weights published by others that the entry loads (see
+            :class:`Preset`), or None.
 
     Returns:
         The :class:`Preset`.
@@ -127,6 +135,7 @@ def register(
         dict(train or {}),
         None if trained is None else dict(trained),
         parameters,
+        None if published is None else dict(published),
     )
     _REGISTRY[name] = preset
     return preset
@@ -145,8 +154,9 @@ def info(name):
     ``train`` (the recipe), ``paper_result``, ``pretrained`` (bool),
     ``parameters`` (of the full-size model),
     ``measured`` (our measured result and how it was obtained: the ``trained``
-    facts of :class:`Preset`, or None), ``card`` (the card's path in the
-    repository, ``zoo/<name>.md``).
+    facts of :class:`Preset`, or None), ``published_weights`` (weights others
+    published that the entry converts and loads, see :class:`Preset`, or None),
+    ``card`` (the card's path in the repository, ``zoo/<name>.md``).
     """
     preset = get_preset(name)
     return {
@@ -160,6 +170,7 @@ def info(name):
         "pretrained": preset.has_weights,
         "parameters": preset.parameters,
         "measured": None if preset.trained is None else dict(preset.trained),
+        "published_weights": None if preset.published is None else dict(preset.published),
         "card": f"zoo/{preset.name}.md",
     }
 
@@ -284,7 +295,10 @@ def load(name, weights=SHIPPED, file_hash=None, **overrides):
             there are none. A path to a ``.weights.h5`` file or a ``.keras``
             archive saved from the same architecture, or an ``http(s)://`` URL
             of such a file, downloaded once into the Keras cache and checked
-            against ``file_hash``.
+            against ``file_hash``. For PixelCNN++ also an openai/pixel-cnn
+            TensorFlow 1 checkpoint (``.../params_cifar.ckpt``, its ``.index``
+            or its folder), converted on the fly with its Polyak-averaged
+            weights (see :mod:`keras_pixel.convert`).
         file_hash: sha256 of the file behind a URL (required for URLs; the
             entry's own hash is used when the URL names its packaged file).
         **overrides: constructor arguments that replace the preset's (a smaller
@@ -339,6 +353,11 @@ def _load_shipped_or_fresh(preset, overrides):
 
 
 def _load_file(model, path, name):
+    from keras_pixel.convert import is_checkpoint, load_openai_checkpoint
+
+    if is_checkpoint(path):
+        load_openai_checkpoint(model, path)
+        return
     if not os.path.exists(path):
         raise FileNotFoundError(f"No weights file at {path}.")
     try:
@@ -350,7 +369,10 @@ def _load_file(model, path, name):
             _check_weights_file(model, path)
             model.load_weights(path)
         else:
-            raise ValueError(f"Weights must be a .weights.h5 or .keras file, got {path}.")
+            raise ValueError(
+                f"Weights must be a .weights.h5 or .keras file (or, for PixelCNN++, an "
+                f"openai/pixel-cnn checkpoint), got {path}."
+            )
     except (OSError, KeyError) as error:
         raise ValueError(f"Could not load weights from {path} into {name!r}: {error}") from error
 

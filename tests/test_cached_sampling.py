@@ -269,3 +269,31 @@ def test_pixelcnn_pp_steps_read_the_kernels_prepared_where_the_loop_starts():
     np.testing.assert_array_equal(after.numpy(), before.numpy())
     fresh, _ = model.step(cache, canvas, position)
     assert not np.allclose(fresh.numpy(), before.numpy())
+
+
+def test_pixelcnn_pp_groups_write_exactly_the_maps_their_schedule_declares():
+    """Each group of a PixelCNN++ step puts the maps ``_writes`` declares, no
+    more and no fewer (a level that is not due replays exactly those), and the
+    declared maps are the cache's maps: the scheduler's names agree by test."""
+    model = _small_pixelcnn_pp(image_shape=(8, 8, 1), num_hierarchies=3)
+    canvas = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 8, 8, 1)), tf.int32)
+    maps = model.init_cache(canvas)
+    kernels = model.sampling_constants()
+    declared = set()
+    for per_pixel in (False, True):
+        for stream, pass_, level in model._schedule(per_pixel):
+            writes = model._writes(stream, pass_, level)
+            put = {}
+            model._group_methods()[stream, pass_](
+                maps,
+                put.__setitem__,
+                lambda key, *window: read_window(maps[key], *window),
+                level=level,
+                r=0,
+                c=0 if per_pixel else None,
+                condition=None,
+                kernels=kernels,
+            )
+            assert list(put) == list(writes), (stream, pass_, level)
+            declared |= set(writes)
+    assert declared | {"image"} == set(maps)

@@ -28,6 +28,27 @@ from keras_pixel.layers.shifts import down_shift, right_shift
 from keras_pixel.layers.weight_norm import data_dependent_init, weight_normalized
 from keras_pixel.models.base import AutoregressiveModel
 
+# One naming rule for the maps that cached sampling keeps (see
+# PixelCNNPlusPlus._unet), besides "image" (the input with its channel of ones)
+# and "params" (the output parameters at the current pixel).
+
+
+def _out(stream, pass_, level, k):
+    """The map of ``stream`` ("u", "ul") after ``k`` blocks of its ``pass_``
+    ("up", "down") at ``level``; ``k = 0``: the pass's input there."""
+    return f"{stream}_{pass_}_{level}_{k}"
+
+
+def _first_conv(stream, pass_, level, k):
+    """The first convolution's output of block ``k`` of that pass."""
+    return f"{stream}_{pass_}_c1_{level}_{k}"
+
+
+def _row_term(pass_, level, k, n):
+    """Row term ``n`` (1 or 2) of ul block ``k`` of that pass
+    (:meth:`GatedResnet.row_terms`)."""
+    return f"ul_pre{n}_{pass_}_{level}_{k}"
+
 
 @keras.saving.register_keras_serializable(package="keras_pixel")
 class PixelCNNPlusPlus(AutoregressiveModel):
@@ -184,20 +205,17 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         lowest level's last one being the down pass's own input."""
         return self._num_down_blocks(level) - 1 - m
 
-    def _down_input(self, level):
-        """The key of the down pass's input map at ``level``."""
+    def _down_input(self, stream, level):
+        """The name of ``stream``'s down-pass input map at ``level``: the up
+        pass's last map at the lowest level, the upsampled level below above it."""
         if level == self.num_hierarchies - 1:
-            return f"ul_up_{level}_{self.num_resnet}", f"u_up_{level}_{self.num_resnet}"
-        return f"ul_down_{level}_0", f"u_down_{level}_0"
+            return _out(stream, "up", level, self.num_resnet)
+        return _out(stream, "down", level, 0)
 
     def _unet(self, x, condition, training, record=False):
         """The network; with ``record`` also every map that cached sampling keeps,
-        padded by one row on top and one column either side, by name.
-
-        Maps ``u_up_{l}_{k}`` / ``ul_up_{l}_{k}``: the up pass at level ``l`` (0 =
-        full resolution) after ``k`` blocks; ``u_down_{l}_{m}`` / ``ul_down_{l}_{m}``:
-        the down pass; ``..._c1_...``: each block's first convolution.
-        """
+        padded by one row on top and one column either side, by name (see
+        :func:`_out` and :func:`_first_conv`)."""
         maps = {}
 
         def keep(name, value):
@@ -205,70 +223,66 @@ class PixelCNNPlusPlus(AutoregressiveModel):
                 maps[name] = ops.pad(value, ((0, 0), (1, 0), (1, 1), (0, 0)))
             return value
 
-        def block_call(block, x, a, c1_name):
-            if not record:
-                return block(x, a=a, condition=condition, training=training)
-            c1 = keep(c1_name, block.first_conv(x, a))
-            return block.gate(x, c1, condition, training)
+        def run(block, stream, pass_, level, k, x, a=None):
+            """Block ``k`` of a pass; its output is map ``k + 1`` of the pass."""
+            if record:
+                c1 = keep(_first_conv(stream, pass_, level, k), block.first_conv(x, a))
+                x = block.gate(x, c1, condition, training)
+            else:
+                x = block(x, a=a, condition=condition, training=training)
+            return keep(_out(stream, pass_, level, k + 1), x)
 
         x = keep("image", ops.concatenate([x, ops.ones_like(x[..., :1])], axis=-1))
-        u = keep("u_up_0_0", down_shift(self.u_init(x)))
+        u = keep(_out("u", "up", 0, 0), down_shift(self.u_init(x)))
         ul = keep(
-            "ul_up_0_0", down_shift(self.ul_init_down(x)) + right_shift(self.ul_init_right(x))
+            _out("ul", "up", 0, 0),
+            down_shift(self.ul_init_down(x)) + right_shift(self.ul_init_right(x)),
         )
         up_u, up_ul = [], []
         for level in range(self.num_hierarchies):
             if level > 0:
-                u = keep(f"u_up_{level}_0", self.u_downsample[level - 1](u))
-                ul = keep(f"ul_up_{level}_0", self.ul_downsample[level - 1](ul))
+                u = keep(_out("u", "up", level, 0), self.u_downsample[level - 1](u))
+                ul = keep(_out("ul", "up", level, 0), self.ul_downsample[level - 1](ul))
             up_u.append([u])
             up_ul.append([ul])
             for k, (u_block, ul_block) in enumerate(
                 zip(self.up_u[level], self.up_ul[level], strict=True)
             ):
-                u = keep(
-                    f"u_up_{level}_{k + 1}", block_call(u_block, u, None, f"u_up_c1_{level}_{k}")
-                )
-                ul = keep(
-                    f"ul_up_{level}_{k + 1}", block_call(ul_block, ul, u, f"ul_up_c1_{level}_{k}")
-                )
+                u = run(u_block, "u", "up", level, k, u)
+                ul = run(ul_block, "ul", "up", level, k, ul, a=u)
                 up_u[level].append(u)
                 up_ul[level].append(ul)
         for level in reversed(range(self.num_hierarchies)):
             h = self.num_hierarchies - 1 - level
             if level < self.num_hierarchies - 1:
-                u = keep(f"u_down_{level}_0", self.u_upsample[h - 1](u))
-                ul = keep(f"ul_down_{level}_0", self.ul_upsample[h - 1](ul))
+                u = keep(_out("u", "down", level, 0), self.u_upsample[h - 1](u))
+                ul = keep(_out("ul", "down", level, 0), self.ul_upsample[h - 1](ul))
             for m, (u_block, ul_block) in enumerate(
                 zip(self.down_u[h], self.down_ul[h], strict=True)
             ):
                 skip = self._skip_index(level, m)
-                u = keep(
-                    f"u_down_{level}_{m + 1}",
-                    block_call(u_block, u, up_u[level][skip], f"u_down_c1_{level}_{m}"),
-                )
+                u = run(u_block, "u", "down", level, m, u, a=up_u[level][skip])
                 a = ops.concatenate([u, up_ul[level][skip]], axis=-1)
-                ul = keep(
-                    f"ul_down_{level}_{m + 1}",
-                    block_call(ul_block, ul, a, f"ul_down_c1_{level}_{m}"),
-                )
+                ul = run(ul_block, "ul", "down", level, m, ul, a=a)
         return self.output_layer(ops.elu(ul)), maps
 
     # Cached sampling (Ramachandran et al. 2017). The u stream (rows above only)
-    # is computed a whole row at a time when a row starts (row_step), the
-    # ul stream one pixel at a time (step). Level l of the U-Net (0 = full
+    # is computed a whole row at a time when a row starts (row_step), the ul
+    # stream one pixel at a time (step). Level l of the U-Net (0 = full
     # resolution) gets its row r (u) or pixel (r, c) (ul) when the full
     # resolution reaches row 2^l r (and column 2^l c): downsampling waits for its
     # last input, and upsampling writes the 2 rows (u) or 2 x 2 pixels (ul) it
     # produces ahead of their use. Each ul block runs per pixel only what reads
     # the current row (GatedResnet.pixel_step): its row terms (top kernel row,
     # biases, nin of the u stream, condition) run at the row's start for the
-    # whole row, halving the kernels a pixel step streams from memory. A step
-    # is a flat sequence of groups, one
-    # level's up or down pass of one stream (see _run_group). Two rules keep XLA
-    # updating every map in place, where it would otherwise copy whole maps on
-    # every step (22.6x one forward pass at paper size): no map is written inside
-    # a branch, and no map is read where it was just written.
+    # whole row, halving the kernels a pixel step streams from memory.
+    #
+    # A step is a fixed schedule of groups (_schedule), one pass of one stream
+    # at one level each; _writes declares what a group writes and where, and
+    # _run_group runs it. Two rules keep XLA updating every map in place, where
+    # it would otherwise copy whole maps on every step (22.6x one forward pass at
+    # paper size): no map is written inside a branch, and no map is read where
+    # it was just written.
 
     def init_cache(self, images, condition=None):
         condition = self._condition(condition)
@@ -276,58 +290,70 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         maps["params"] = ops.zeros_like(outputs[:, 0, 0])
         batch, nf = ops.shape(outputs)[0], self.num_filters
         for level in self._levels():
-            for key in self._pass_keys("ul", "rows", level):
-                channels = 2 * nf if key.startswith("ul_pre2") else nf
-                maps[key] = ops.zeros(
-                    (batch, 1, self._level_width(level), channels), self.compute_dtype
+            for pass_, k, n in self._row_terms(level):
+                maps[_row_term(pass_, level, k, n)] = ops.zeros(
+                    (batch, 1, self._level_width(level), n * nf), self.compute_dtype
                 )
         return maps
 
     def row_step(self, cache, images, position, condition=None, constants=None):
-        i = position.row
-        condition = self._condition(condition)
-        kernels = constants or self.sampling_constants()
-        maps = self._with_pixel(cache, images, i, 0)
-        fresh = {}
-        for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
-            for level in levels:
-                due = None if level == 0 else ops.equal(i % 2**level, 0)
-                method = self._u_up if direction == "up" else self._u_down
-                group = functools.partial(
-                    method, level=level, r=i // 2**level, condition=condition, kernels=kernels
-                )
-                self._run_group(maps, fresh, due, "u", direction, level, i // 2**level, None, group)
-        for level in self._levels():
-            due = None if level == 0 else ops.equal(i % 2**level, 0)
-            group = functools.partial(
-                self._ul_row_terms,
-                level=level,
-                r=i // 2**level,
-                condition=condition,
-                kernels=kernels,
-            )
-            self._run_group(maps, fresh, due, "ul", "rows", level, i // 2**level, None, group)
-        return maps
+        return self._run_schedule(cache, images, position, condition, constants, per_pixel=False)
 
     def step(self, cache, images, position, condition=None, constants=None):
-        del condition  # in the row terms
-        i, j = position.row, position.column
-        kernels = constants or self.sampling_constants()
-        maps = self._with_pixel(cache, images, i, j)
-        fresh = {}
-        for direction, levels in (("up", self._levels()), ("down", self._levels()[::-1])):
-            for level in levels:
-                r, col = i // 2**level, j // 2**level
-                due = None
-                if level > 0:
-                    due = ops.logical_and(ops.equal(i % 2**level, 0), ops.equal(j % 2**level, 0))
-                method = self._ul_up if direction == "up" else self._ul_down
-                group = functools.partial(method, level=level, r=r, c=col, kernels=kernels)
-                self._run_group(maps, fresh, due, "ul", direction, level, r, col, group)
+        maps = self._run_schedule(cache, images, position, condition, constants, per_pixel=True)
         return maps["params"][:, None, None], maps
 
     def _levels(self):
         return list(range(self.num_hierarchies))
+
+    def _schedule(self, per_pixel):
+        """The groups of a step, in order, as ``(stream, pass, level)``: at a row's
+        start the u stream's up and down passes and then the ul blocks' row terms
+        (``pass="rows"``), level by level; at each pixel the ul stream's passes."""
+        up, down = self._levels(), self._levels()[::-1]
+        if per_pixel:
+            return [("ul", "up", level) for level in up] + [("ul", "down", level) for level in down]
+        return (
+            [("u", "up", level) for level in up]
+            + [("u", "down", level) for level in down]
+            + [("ul", "rows", level) for level in up]
+        )
+
+    def _run_schedule(self, cache, images, position, condition, constants, per_pixel):
+        """Runs every group of :meth:`_schedule` at ``position``; returns the maps.
+
+        A group at level ``l > 0`` is due only where the full resolution reaches
+        its row (``i % 2^l == 0``) and, per pixel, its column."""
+        i = position.row
+        j = position.column if per_pixel else 0
+        condition = None if per_pixel else self._condition(condition)
+        kernels = constants or self.sampling_constants()
+        maps = self._with_pixel(cache, images, i, j)
+        fresh = {}
+        for stream, pass_, level in self._schedule(per_pixel):
+            r, c, due = i // 2**level, None, None
+            if level > 0:
+                due = ops.equal(i % 2**level, 0)
+            if per_pixel:
+                c = j // 2**level
+                if level > 0:
+                    due = ops.logical_and(due, ops.equal(j % 2**level, 0))
+            method = self._group_methods()[stream, pass_]
+            group = functools.partial(
+                method, level=level, r=r, c=c, condition=condition, kernels=kernels
+            )
+            writes = self._writes(stream, pass_, level)
+            self._run_group(maps, fresh, due, self._places(writes, level, r, c), writes, group)
+        return maps
+
+    def _group_methods(self):
+        return {
+            ("u", "up"): self._u_up,
+            ("u", "down"): self._u_down,
+            ("ul", "up"): self._ul_up,
+            ("ul", "down"): self._ul_down,
+            ("ul", "rows"): self._ul_rows,
+        }
 
     def _with_pixel(self, cache, images, i, j):
         """The maps with the image map holding the drawn subpixels up to ``(i, j)``."""
@@ -340,55 +366,45 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def _level_width(self, level):
         return self.image_shape[1] // 2**level
 
-    def _pass_keys(self, stream, direction, level):
-        """The maps that ``stream``'s ``direction`` pass at ``level`` writes (see
-        :meth:`_unet`), the upsampled input of the level above included;
-        ``direction="rows"``: the ul blocks' row terms (see :meth:`_ul_row_terms`)."""
-        if direction == "rows":
-            passes = (("up", self.num_resnet), ("down", self._num_down_blocks(level)))
-            return [
-                f"ul_pre{n}_{pass_}_{level}_{k}"
-                for pass_, blocks in passes
-                for k in range(blocks)
-                for n in (1, 2)
-            ]
-        if direction == "up":
-            blocks = range(self.num_resnet)
-            return [f"{stream}_up_{level}_0"] + [
-                key
-                for k in blocks
-                for key in (f"{stream}_up_c1_{level}_{k}", f"{stream}_up_{level}_{k + 1}")
-            ]
-        blocks = range(self._num_down_blocks(level))
-        keys = [
-            key
-            for m in blocks
-            for key in (f"{stream}_down_c1_{level}_{m}", f"{stream}_down_{level}_{m + 1}")
-        ]
-        return keys + ([f"{stream}_down_{level - 1}_0"] if level > 0 else [])
+    def _writes(self, stream, pass_, level):
+        """What a group writes, in order: map name -> ``"line"`` (its row r, or
+        pixel (r, c), at ``level``), ``"upsampled"`` (2 rows or 2 x 2 pixels of
+        the level above) or ``"whole"`` (replaced: the row terms, ``[B, 1, W, C]``,
+        and the output parameters, ``[B, P]``)."""
+        if pass_ == "rows":
+            return {_row_term(p, level, k, n): "whole" for p, k, n in self._row_terms(level)}
+        writes = {_out(stream, "up", level, 0): "line"} if pass_ == "up" else {}
+        blocks = self.num_resnet if pass_ == "up" else self._num_down_blocks(level)
+        for k in range(blocks):
+            writes[_first_conv(stream, pass_, level, k)] = "line"
+            writes[_out(stream, pass_, level, k + 1)] = "line"
+        if pass_ == "down" and level > 0:
+            writes[_out(stream, "down", level - 1, 0)] = "upsampled"
+        if pass_ == "down" and level == 0 and stream == "ul":
+            writes["params"] = "whole"
+        return writes
 
-    def _places(self, keys, level, r, c=None):
-        """Where each map of ``keys`` takes this step's values at ``level``:
-        ``(row, col, height, width)`` in padded coordinates; row ``r`` (u stream,
-        ``c=None``) or pixel ``(r, c)`` (ul stream), and the 2 rows or 2 x 2
-        pixels of the upsampled map of the level above."""
+    def _row_terms(self, level):
+        """``(pass, block, n)`` of every ul row term at ``level``; term ``n`` has
+        ``n * num_filters`` channels (the second: both halves of the gate)."""
+        passes = (("up", self.num_resnet), ("down", self._num_down_blocks(level)))
+        return [(p, k, n) for p, blocks in passes for k in range(blocks) for n in (1, 2)]
+
+    def _places(self, writes, level, r, c=None):
+        """Where each ``"line"`` or ``"upsampled"`` map of ``writes`` takes this
+        step's values: ``(row, col, height, width)`` in padded coordinates; row
+        ``r`` (u stream, ``c=None``) or pixel ``(r, c)`` (ul stream)."""
         width = self._level_width(level)
-        places = {}
-        for key in keys:
-            if key.startswith("ul_pre"):
-                continue
-            upsampled = key.endswith(f"_down_{level - 1}_0")
-            if c is None:
-                places[key] = (2 * r + 1, 1, 2, 2 * width) if upsampled else (r + 1, 1, 1, width)
-            else:
-                places[key] = (2 * r + 1, 2 * c + 1, 2, 2) if upsampled else (r + 1, c + 1, 1, 1)
-        return places
+        if c is None:
+            where = {"line": (r + 1, 1, 1, width), "upsampled": (2 * r + 1, 1, 2, 2 * width)}
+        else:
+            where = {"line": (r + 1, c + 1, 1, 1), "upsampled": (2 * r + 1, 2 * c + 1, 2, 2)}
+        return {key: where[kind] for key, kind in writes.items() if kind in where}
 
-    def _run_group(self, maps, fresh, due, stream, direction, level, r, c, group):
-        """Runs ``group(maps, put, read)``, the ``direction`` pass of ``stream``
-        at ``level`` on row ``r`` (u, ``c=None``) or pixel ``(r, c)`` (ul), which
-        hands each value it computes to ``put(key, value)``, and stores them in
-        ``maps``.
+    def _run_group(self, maps, fresh, due, places, keys, group):
+        """Runs ``group(maps, put, read)``, which hands each value it computes to
+        ``put(key, value)``, and stores them in ``maps`` (at ``places[key]``, or
+        replacing the map for a key without a place).
 
         ``due=None``: the group runs at every step and each value is written as
         it is put, before the group's later reads of that map (so that XLA orders
@@ -401,8 +417,6 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         has one (a window inside what was written): XLA would otherwise fuse the
         read with the write and copy the whole map to keep its old values.
         """
-        keys = self._pass_keys(stream, direction, level)
-        places = self._places(keys, level, r, c)
 
         def write(key, value):
             if key not in places:
@@ -436,7 +450,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
         for key, value in ops.cond(due, computed, current).items():
             write(key, value)
 
-    def _u_up(self, maps, put, read, level, r, condition, kernels):
+    def _u_up(self, maps, put, read, level, r, c, condition, kernels):
         """Row ``r`` of the u stream's up pass at ``level``."""
         width = self._level_width(level)
         if level == 0:
@@ -444,29 +458,29 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             u = conv_window(*kernels["u_init"], image, ops.maximum(r - 1, 0), 0, width)
             x = u * ops.cast(r > 0, u.dtype)
         else:
-            below = maps[f"u_up_{level - 1}_{self.num_resnet}"]
+            below = maps[_out("u", "up", level - 1, self.num_resnet)]
             downsample = kernels[self.u_downsample[level - 1].name]
             x = conv_window(*downsample, below, r, 0, width, strides=2)
-        put(f"u_up_{level}_0", x)
+        put(_out("u", "up", level, 0), x)
         for k, block in enumerate(self.up_u[level]):
-            c1_key = f"u_up_c1_{level}_{k}"
+            c1_key = _first_conv("u", "up", level, k)
             block_kernels = kernels[block.name]
-            c1 = block.first_step(maps[f"u_up_{level}_{k}"], r, 0, x, kernels=block_kernels)
+            c1 = block.first_step(maps[_out("u", "up", level, k)], r, 0, x, kernels=block_kernels)
             put(c1_key, c1)
             x = block.gate_step(maps[c1_key], r, 0, x, c1, condition, kernels=block_kernels)
-            put(f"u_up_{level}_{k + 1}", x)
+            put(_out("u", "up", level, k + 1), x)
 
-    def _u_down(self, maps, put, read, level, r, condition, kernels):
+    def _u_down(self, maps, put, read, level, r, c, condition, kernels):
         """Row ``r`` of the u stream's down pass at ``level`` and, above level 0,
         its 2 upsampled rows in the level above."""
         width, h = self._level_width(level), self.num_hierarchies - 1 - level
-        first = self._down_input(level)[1]
+        first = self._down_input("u", level)
         x = read(first, r + 1, 1, 1, width)
         for m, block in enumerate(self.down_u[h]):
-            skip = f"u_up_{level}_{self._skip_index(level, m)}"
-            c1_key = f"u_down_c1_{level}_{m}"
+            skip = _out("u", "up", level, self._skip_index(level, m))
+            c1_key = _first_conv("u", "down", level, m)
             c1 = block.first_step(
-                maps[first if m == 0 else f"u_down_{level}_{m}"],
+                maps[first if m == 0 else _out("u", "down", level, m)],
                 r,
                 0,
                 x,
@@ -475,81 +489,87 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             )
             put(c1_key, c1)
             x = block.gate_step(maps[c1_key], r, 0, x, c1, condition, kernels=kernels[block.name])
-            put(f"u_down_{level}_{m + 1}", x)
+            put(_out("u", "down", level, m + 1), x)
         if level > 0:
             upsample = self.u_upsample[h]
-            put(f"u_down_{level - 1}_0", call_with_kernel(upsample, x, *kernels[upsample.name]))
+            put(
+                _out("u", "down", level - 1, 0),
+                call_with_kernel(upsample, x, *kernels[upsample.name]),
+            )
 
-    def _ul_up(self, maps, put, read, level, r, c, kernels):
-        """Pixel ``(r, c)`` of the ul stream's up pass at ``level``."""
+    def _ul_up(self, maps, put, read, level, r, c, condition, kernels):
+        """Pixel ``(r, c)`` of the ul stream's up pass at ``level`` (the
+        condition is in the row terms)."""
         if level == 0:
             image = read_window(maps["image"], r, c, 2, 3)
             above = correlate(image[:, :1], *kernels["ul_init_down"])
             left = correlate(image[:, :, :1], *kernels["ul_init_right"])
             x = above * ops.cast(r > 0, above.dtype) + left * ops.cast(c > 0, left.dtype)
         else:
-            below = maps[f"ul_up_{level - 1}_{self.num_resnet}"]
+            below = maps[_out("ul", "up", level - 1, self.num_resnet)]
             downsample = kernels[self.ul_downsample[level - 1].name]
             x = conv_window(*downsample, below, r, c, 1, strides=2)
-        put(f"ul_up_{level}_0", x)
+        put(_out("ul", "up", level, 0), x)
         for k, block in enumerate(self.up_ul[level]):
-            c1_key = f"ul_up_c1_{level}_{k}"
+            c1_key = _first_conv("ul", "up", level, k)
             pre1, pre2 = self._row_terms_at(maps, "up", level, k, c)
             block_kernels = kernels[block.name]
-            x_map = maps[f"ul_up_{level}_{k}"]
+            x_map = maps[_out("ul", "up", level, k)]
             c1 = block.pixel_first_step(x_map, r, c, x, pre1, kernels=block_kernels)
             put(c1_key, c1)
             x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2, kernels=block_kernels)
-            put(f"ul_up_{level}_{k + 1}", x)
+            put(_out("ul", "up", level, k + 1), x)
 
-    def _ul_down(self, maps, put, read, level, r, c, kernels):
+    def _ul_down(self, maps, put, read, level, r, c, condition, kernels):
         """Pixel ``(r, c)`` of the ul stream's down pass at ``level`` and, above
         level 0, its 2 x 2 upsampled pixels in the level above; at level 0 also
         the output parameters there (``"params"``, ``[B, P]``)."""
         h = self.num_hierarchies - 1 - level
-        first = self._down_input(level)[0]
+        first = self._down_input("ul", level)
         x = read(first, r + 1, c + 1, 1, 1)
         for m, block in enumerate(self.down_ul[h]):
-            skip = read(f"ul_up_{level}_{self._skip_index(level, m)}", r + 1, c + 1, 1, 1)
-            c1_key = f"ul_down_c1_{level}_{m}"
+            skip = read(_out("ul", "up", level, self._skip_index(level, m)), r + 1, c + 1, 1, 1)
+            c1_key = _first_conv("ul", "down", level, m)
             pre1, pre2 = self._row_terms_at(maps, "down", level, m, c)
-            x_map = maps[first if m == 0 else f"ul_down_{level}_{m}"]
+            x_map = maps[first if m == 0 else _out("ul", "down", level, m)]
             block_kernels = kernels[block.name]
             c1 = block.pixel_first_step(x_map, r, c, x, pre1, a=skip, kernels=block_kernels)
             put(c1_key, c1)
             x = block.pixel_gate_step(maps[c1_key], r, c, x, c1, pre2, kernels=block_kernels)
-            put(f"ul_down_{level}_{m + 1}", x)
+            put(_out("ul", "down", level, m + 1), x)
         if level > 0:
             upsample = self.ul_upsample[h]
-            put(f"ul_down_{level - 1}_0", call_with_kernel(upsample, x, *kernels[upsample.name]))
+            put(
+                _out("ul", "down", level - 1, 0),
+                call_with_kernel(upsample, x, *kernels[upsample.name]),
+            )
         else:
             put("params", pointwise(ops.elu(x), *kernels["output"])[:, 0, 0])
 
-    def _ul_row_terms(self, maps, put, read, level, r, condition, kernels):
+    def _ul_rows(self, maps, put, read, level, r, c, condition, kernels):
         """Row ``r`` of every ul block's :meth:`GatedResnet.row_terms` at
-        ``level`` (``"ul_pre1_..."``, ``"ul_pre2_..."``): each kernel's top row on
-        row ``r - 1`` of the ul maps, and ``nin`` of the u stream's row ``r``
-        (the u part of a down block's extra input ``[u, skip]``), which
-        :meth:`row_step` has just computed."""
+        ``level`` (:func:`_row_term`): each kernel's top row on row ``r - 1`` of
+        the ul maps, and ``nin`` of the u stream's row ``r`` (the u part of a
+        down block's extra input ``[u, skip]``), which the u groups of this row
+        step have just computed."""
         width, h = self._level_width(level), self.num_hierarchies - 1 - level
-        first = self._down_input(level)[0]
-        for direction, blocks in (("up", self.up_ul[level]), ("down", self.down_ul[h])):
+        first = self._down_input("ul", level)
+        for pass_, blocks in (("up", self.up_ul[level]), ("down", self.down_ul[h])):
             for k, block in enumerate(blocks):
-                if direction == "up":
-                    x_key, u_key = f"ul_up_{level}_{k}", f"u_up_{level}_{k + 1}"
+                if pass_ == "up":
+                    x_key = _out("ul", "up", level, k)
                 else:
-                    x_key = first if k == 0 else f"ul_down_{level}_{k}"
-                    u_key = f"u_down_{level}_{k + 1}"
+                    x_key = first if k == 0 else _out("ul", "down", level, k)
                 pre1, pre2 = block.row_terms(
                     maps[x_key],
-                    maps[f"ul_{direction}_c1_{level}_{k}"],
+                    maps[_first_conv("ul", pass_, level, k)],
                     r,
-                    a=read(u_key, r + 1, 1, 1, width),
+                    a=read(_out("u", pass_, level, k + 1), r + 1, 1, 1, width),
                     condition=condition,
                     kernels=kernels[block.name],
                 )
-                put(f"ul_pre1_{direction}_{level}_{k}", pre1)
-                put(f"ul_pre2_{direction}_{level}_{k}", pre2)
+                put(_row_term(pass_, level, k, 1), pre1)
+                put(_row_term(pass_, level, k, 2), pre2)
 
     def sampling_constants(self):
         """Every kernel the cached steps use, by layer name, computed once where
@@ -572,7 +592,7 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     def _row_terms_at(self, maps, direction, level, k, c):
         """``(pre1, pre2)`` of ul block ``k`` of the ``direction`` pass at column ``c``."""
         return tuple(
-            read_window(maps[f"ul_pre{n}_{direction}_{level}_{k}"], 0, c, 1, 1) for n in (1, 2)
+            read_window(maps[_row_term(direction, level, k, n)], 0, c, 1, 1) for n in (1, 2)
         )
 
     zero_cache_from_scratch = True

@@ -76,6 +76,35 @@ def test_train_writes_model_samples_and_metrics(trained):
     assert grid.ndim == 2 and grid.shape[0] >= 128
 
 
+def test_a_mixed_precision_run_reports_the_float32_figure_users_will_measure(tmp_path):
+    """A run under mixed_bfloat16 is validated in bfloat16; metrics.json's
+    test_bits_per_dim is the float32 figure (what zoo.load's float32 model
+    measures), and the training policy's figure is kept beside it."""
+    from keras_pixel import zoo
+
+    try:
+        code = main(
+            ["train", "pixelcnn_digits", "--dataset", "digits", "--epochs", "1",
+             "--dtype-policy", "mixed_bfloat16", "--output", str(tmp_path),
+             "--num-samples", "2", *TINY]
+        )  # fmt: skip
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert code == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    saved = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    assert saved.compute_dtype == "bfloat16"
+    test, _ = data.load("digits", "test")
+    assert metrics["test_bits_per_dim_in_compute_dtype"] == pytest.approx(
+        saved.bits_per_dim(test), rel=1e-6
+    )
+    float32 = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=8)
+    float32.set_weights(saved.get_weights())
+    assert float32.compute_dtype == "float32"
+    assert metrics["test_bits_per_dim"] == pytest.approx(float32.bits_per_dim(test), rel=1e-6)
+    assert metrics["test_bits_per_dim"] != metrics["test_bits_per_dim_in_compute_dtype"]
+
+
 def test_evaluate(trained, capsys):
     assert (
         main(

@@ -6,8 +6,12 @@
 (``model.keras``, ``metrics.json``, ``samples.png``, and ``command.txt`` holding
 the exact training command). This writes the weights into the package
 (``keras_pixel/zoo/weights/NAME.weights.h5``), measures the test set and the
-fixed slice the tests check, records it all in ``keras_pixel/zoo/trained.json``,
-copies the samples to ``zoo/NAME.png`` and re-renders the cards.
+fixed slice the tests check, records it all in ``keras_pixel/zoo/trained.json``
+and copies the samples to ``zoo/NAME.png``; then re-render the cards and the
+README's table with ``python -m keras_pixel.zoo.cards zoo/ --readme README.md``.
+A run that fine-tunes the published weights (``--weights pretrained``) is
+published with ``--continues``: the card then gives both runs' commands, and
+epochs and training time are their sums.
 """
 
 import argparse
@@ -44,6 +48,13 @@ def main():
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--notes", default="")
+    parser.add_argument(
+        "--continues",
+        action="store_true",
+        help="the run fine-tunes the entry's published weights (--weights pretrained): "
+        "its epochs and seconds add to the published run's, and the card's commands "
+        "are both runs' (the published command first, this run's with --weights pretrained)",
+    )
     args = parser.parse_args()
 
     import keras
@@ -67,6 +78,13 @@ def main():
     )
     binarized = zoo.get_preset(name).train.get("binarize", False)
     command = open(os.path.join(args.run_dir, "command.txt")).read().strip()
+    path = os.path.join(ROOT, "keras_pixel", "zoo", "trained.json")
+    trained = json.load(open(path))
+    epochs, seconds = metrics["epochs"], metrics["train_seconds"]
+    if args.continues:
+        before = trained[name]
+        command = before["command"] + "\n" + command
+        epochs, seconds = before["epochs"] + epochs, round(before["train_seconds"] + seconds, 1)
     entry = {
         "weights": weights,
         "sha256": zoo.sha256_of(os.path.join(weights_dir, weights)),
@@ -81,13 +99,11 @@ def main():
             "bits_per_dim": round(slice_bpd, 5),
             "nats": round(slice_nats, 3),
         },
-        "train_seconds": metrics["train_seconds"],
-        "epochs": metrics["epochs"],
+        "train_seconds": seconds,
+        "epochs": epochs,
         "hardware": args.hardware,
         "notes": args.notes,
     }
-    path = os.path.join(ROOT, "keras_pixel", "zoo", "trained.json")
-    trained = json.load(open(path))
     trained[name] = entry
     with open(path + ".tmp", "w") as f:
         json.dump(trained, f, indent=2, sort_keys=True)

@@ -1,0 +1,45 @@
+"""benchmarks/bench_flops.py's live multiply-add count, against counts by hand."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+
+from bench_flops import live_macs  # noqa: E402
+
+from keras_pixel.layers import MaskedConv2D  # noqa: E402
+
+
+@pytest.mark.parametrize("mask_type, live_taps", [("A", 4), ("B", 5)])
+def test_masked_taps_are_not_counted(mask_type, live_taps):
+    conv = MaskedConv2D(8, 3, mask_type=mask_type)
+    spec = tf.TensorSpec((2, 5, 5, 1), tf.float32)
+    conv.build(spec.shape)
+    counted = live_macs(lambda x: conv(x), spec)
+    # 25 positions, each 8 filters over the live taps of one input channel.
+    assert counted["live"] == 25 * 8 * live_taps
+    assert counted["dense"] == 25 * 8 * 9
+    assert counted["uncounted"] == []
+
+
+def test_dense_strided_transposed_and_loops_are_counted():
+    dense = keras.layers.Dense(6)
+    strided = keras.layers.Conv2D(4, 2, strides=2)
+    transposed = keras.layers.Conv2DTranspose(3, 2, strides=2)
+    kernel = tf.constant(np.ones((5, 5), np.float32))
+
+    def fn(x):
+        h = dense(x)  # [2, 4, 4, 6]: 16 positions x 5 x 6
+        h = strided(h)  # [2, 2, 2, 4]: 4 positions x 2 x 2 x 6 x 4
+        h = transposed(h)  # 4 input positions x 2 x 2 x 4 x 3
+        rows = tf.scan(lambda c, r: tf.matmul(r, kernel), tf.transpose(x[..., 0, :], (1, 0, 2)))
+        return h, rows  # 4 steps of [2, 5] x [5, 5]
+
+    counted = live_macs(fn, tf.TensorSpec((2, 4, 4, 5), tf.float32))
+    expected = 16 * 5 * 6 + 4 * 2 * 2 * 6 * 4 + 4 * 2 * 2 * 4 * 3 + 4 * 5 * 5
+    assert counted["live"] == expected and counted["uncounted"] == []

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_pixel.layers import conv_gemm
 from keras_pixel.layers.conv_gemm import padded_conv2d, use_gemm_backward
 from keras_pixel.layers.shifted_conv import DownRightShiftedConv2D, DownShiftedConv2D
 
@@ -81,14 +82,33 @@ def test_bad_shapes_are_refused(x_shape, kernel_shape, pads, message):
             padded_conv2d(tf.zeros(x_shape), tf.zeros(kernel_shape), pads)
 
 
-def test_only_narrowing_convolutions_with_known_size_take_it():
+@pytest.fixture
+def avx2_cpu(monkeypatch):
+    """Takes the CPU for one without AVX-512, where the matrix-product path pays."""
+    monkeypatch.setattr(conv_gemm, "cpu_has_avx512", lambda: False)
+
+
+def test_only_narrowing_convolutions_with_known_size_take_it(avx2_cpu):
     assert use_gemm_backward((None, 28, 28, 64), 32)
     assert not use_gemm_backward((None, 28, 28, 64), 64)
     assert not use_gemm_backward((None, None, None, 64), 32)
 
 
+def test_avx512_cpus_keep_onednn_backward_pass(monkeypatch):
+    monkeypatch.setattr(conv_gemm, "cpu_has_avx512", lambda: True)
+    assert not use_gemm_backward((None, 28, 28, 64), 32)
+
+
+def test_the_cpu_check_reads_this_machine():
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags here")
+    assert conv_gemm.cpu_has_avx512() == ("avx512f" in flags.split())
+
+
 @pytest.mark.parametrize("cls", [DownShiftedConv2D, DownRightShiftedConv2D])
-def test_shifted_layers_train_the_same_through_either_backward_pass(cls):
+def test_shifted_layers_train_the_same_through_either_backward_pass(cls, avx2_cpu):
     layer = cls(4)
     x = tf.random.normal((2, 6, 7, 8))
     layer.build(x.shape)

@@ -19,8 +19,13 @@ Measured on the 2-core development CPU (benchmarks/README.md): both gradients of
 a 2 x 3, 64 -> 32 convolution at ``[32, 28, 28]`` in 18.5 ms against 29.3 ms for
 ``Conv2DBackpropFilter`` + ``Conv2DBackpropInput``, but slower for 64 -> 64, and
 a PixelCNN++ training step 6-9% faster with it on the narrowing convolutions
-only (slower with it on every convolution). :func:`use_gemm_backward` encodes that.
+only (slower with it on every convolution). That was an AMD EPYC with AVX2; on
+an Intel Xeon with AVX-512 and AMX, oneDNN's own backward pass is the faster one
+(the same PixelCNN++ step 2.5-9% faster in float32 and 6-7% in bfloat16 without
+this path, benchmarks/README.md). :func:`use_gemm_backward` encodes both.
 """
+
+import functools
 
 import tensorflow as tf
 
@@ -28,14 +33,29 @@ import tensorflow as tf
 def use_gemm_backward(input_shape, filters):
     """Whether :func:`padded_conv2d` pays for a stride-1 convolution from
     ``input_shape`` ``[B, H, W, C]`` to ``filters`` channels: a known height and
-    width, at most half as many output channels as input channels, and no GPU
-    (where cuDNN's own backward pass is the one to use)."""
+    width, at most half as many output channels as input channels, no GPU
+    (where cuDNN's own backward pass is the one to use) and a CPU without
+    AVX-512 (where oneDNN's is, see the module's docstring)."""
     if len(input_shape) != 4:
         return False
     _, h, w, c = input_shape
     if h is None or w is None or c is None or 2 * filters > c:
         return False
-    return not tf.config.list_logical_devices("GPU")
+    return not cpu_has_avx512() and not tf.config.list_logical_devices("GPU")
+
+
+@functools.cache
+def cpu_has_avx512():
+    """Whether this machine's CPU has AVX-512 (from ``/proc/cpuinfo``; False where
+    that cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        pass
+    return False
 
 
 def padded_conv2d(x, kernel, pads, bias=None):

@@ -14,7 +14,7 @@ to the inputs, gradient with respect to the weights); achieved FLOP/s =
 2 x 3 x live MACs per image x training images per second.
 
 **Peak**: the best of 10 ``[2048, 2048] x [2048, 2048]`` products in float32 and
-in bfloat16 (compiled, all cores). The per-FLOP ratio ours / TFP compares
+in bfloat16 (in a ``tf.function``, all cores). The per-FLOP ratio ours / TFP compares
 achieved FLOP/s at TFP's hyperparameters (``PixelCNNPlusPlus`` with
 ``num_resnet=1, num_hierarchies=2, num_filters=32, num_logistic_mix=5``,
 MNIST-sized): the same architecture, but TFP's gated resnets convolve with
@@ -209,9 +209,7 @@ def _tfp(policy):
     import tf_keras
 
     tf_keras.mixed_precision.set_global_policy(policy)
-    dist = tfp.distributions.PixelCNN(
-        image_shape=SHAPE, dropout_p=0.5, **{k: v for k, v in TFP_HPARAMS.items()}
-    )
+    dist = tfp.distributions.PixelCNN(image_shape=SHAPE, dropout_p=0.5, **TFP_HPARAMS)
     image = tf_keras.layers.Input(shape=SHAPE)
     log_prob = dist.log_prob(image)
     model = tf_keras.Model(inputs=image, outputs=log_prob)

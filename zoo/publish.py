@@ -10,8 +10,10 @@ fixed slice the tests check, records it all in ``keras_pixel/zoo/trained.json``
 and copies the samples to ``zoo/NAME.png``; then re-render the cards and the
 README's table with ``python -m keras_pixel.zoo.cards zoo/ --readme README.md``.
 A run that fine-tunes the published weights (``--weights pretrained``) is
-published with ``--continues``: the card then gives both runs' commands, and
-epochs and training time are their sums.
+published with ``--continues``: the card then gives both runs' commands (its
+``command.txt`` names the first run's ``model.keras``, since ``pretrained``
+changes meaning once it is published), and epochs and training time are their
+sums.
 """
 
 import argparse
@@ -52,8 +54,10 @@ def main():
         "--continues",
         action="store_true",
         help="the run fine-tunes the entry's published weights (--weights pretrained): "
-        "its epochs and seconds add to the published run's, and the card's commands "
-        "are both runs' (the published command first, this run's with --weights pretrained)",
+        "its epochs and seconds add to the published run's, and the card's commands are "
+        "both runs' (the published command first); write this run's command.txt with "
+        "--weights naming the first run's model.keras, since 'pretrained' changes meaning "
+        "once this run is published",
     )
     args = parser.parse_args()
 

@@ -21,7 +21,7 @@ a 2 x 3, 64 -> 32 convolution at ``[32, 28, 28]`` in 18.5 ms against 29.3 ms for
 a PixelCNN++ training step 6-9% faster with it on the narrowing convolutions
 only (slower with it on every convolution). That was an AMD EPYC with AVX2; on
 an Intel Xeon with AVX-512 and AMX, oneDNN's own backward pass is the faster one
-(the same PixelCNN++ step 2.5-9% faster in float32 and 6-7% in bfloat16 without
+(the same PixelCNN++ step 2-9% faster in float32 and 6-7% in bfloat16 without
 this path, benchmarks/README.md). :func:`use_gemm_backward` encodes both.
 """
 

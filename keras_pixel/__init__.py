@@ -82,5 +82,21 @@ def _quiet_command_line():
         os.close(saved)
 
 
+def _sample_command():
+    """Whether this process is ``keras-pixel sample``: it turns on XLA's
+    persistent compilation cache before TensorFlow is imported, and registers
+    the serializables only if it builds a model (a cached sampler needs none of
+    them; see :mod:`keras_pixel.sampler_cache`)."""
+    if os.path.basename(sys.argv[0]) != "keras-pixel":
+        return False
+    args = sys.argv[1:]
+    return next((a for a in args if not a.startswith("-")), None) == "sample"
+
+
+if _sample_command() and "tensorflow" not in sys.modules:
+    from keras_pixel.sampler_cache import enable_xla_cache
+
+    enable_xla_cache()
 _quiet_command_line()
-_register_serializables()
+if not _sample_command():
+    _register_serializables()

@@ -5,6 +5,7 @@ import ast
 import json
 import math
 import os
+import secrets
 import sys
 
 EPILOG = """\
@@ -473,18 +474,86 @@ def cmd_evaluate(args):
 def cmd_sample(args):
     from keras_pixel.images import save_image_grid
 
+    seed = secrets.randbits(62) if args.seed is None else args.seed
+    found = _sample_from_cache(args, seed)
+    if found is None:
+        samples, model, layout = _sample_and_cache(args, seed)
+        num_values = model.num_values
+    else:
+        samples, num_values, layout = found
+    path = save_image_grid(samples, args.output, num_values=num_values, **layout)
+    print(f"wrote {path}")
+
+
+def _sample_from_cache(args, seed):
+    """`sample` with a cached sampler for this request (see
+    :mod:`keras_pixel.sampler_cache`), without building the model: ``(samples,
+    num_values, grid layout)``, or None when there is none (or it cannot be
+    read: it is then removed). The same images as ``model.sample``."""
+    import shutil
+    import types
+    import warnings
+
+    from keras_pixel import sampler_cache
+    from keras_pixel.validation import MAX_IMAGES, check_class_ids, check_temperature
+
+    if sampler_cache.cache_dir() is None or args.num > MAX_IMAGES:
+        return None
+    key = sampler_cache.args_key(args)
+    path = None if key is None else sampler_cache.find(key)
+    if path is None:
+        return None
+    try:
+        info = sampler_cache.read_info(path)
+        signature = sampler_cache.load(path)
+    except Exception as error:  # noqa: BLE001 - any unreadable entry is skipped
+        warnings.warn(
+            f"the cached sampler {path} could not be read ({type(error).__name__}: "
+            f"{str(error)[:200]}); removed, sampling without it.",
+            stacklevel=2,
+        )
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    temperature = check_temperature(args.temperature)
+    labels, layout = _sample_labels(args, types.SimpleNamespace(**info), args.num)
+    if labels is not None:
+        check_class_ids(labels, info["num_classes"])
+    from tqdm.auto import tqdm
+
+    with tqdm(total=args.num, desc="sampling (cached)", unit="image", file=sys.stderr) as bar:
+        samples = sampler_cache.draw(signature, args.num, temperature, seed, labels)
+        bar.update(args.num)
+    return samples, info["num_values"], layout
+
+
+def _sample_and_cache(args, seed):
+    """`sample` without a cached sampler: builds the model, samples, then starts
+    the detached builder of the cached sampler for the next call (a cache that
+    cannot be written only warns). Returns ``(samples, model, grid layout)``."""
+    import warnings
+
+    from keras_pixel import _register_serializables, sampler_cache
+    from keras_pixel.validation import MAX_IMAGES
+
+    _register_serializables()
     model = _load_model(args)
     labels, layout = _sample_labels(args, model, args.num)
     samples = model.sample(
         args.num,
         temperature=args.temperature,
-        seed=args.seed,
+        seed=seed,
         method=args.method,
         progress=True,
         labels=labels,
     )
-    path = save_image_grid(samples, args.output, num_values=model.num_values, **layout)
-    print(f"wrote {path}")
+    cacheable = sampler_cache.cache_dir() is not None and args.num <= MAX_IMAGES
+    key = sampler_cache.args_key(args) if cacheable else None
+    if key is not None and not (model.conditional and model.num_classes is None):
+        try:
+            sampler_cache.spawn_builder(sampler_cache.builder_argv(args, args.num, labels), key)
+        except OSError as error:
+            warnings.warn(f"the sampler was not cached: {error}", stacklevel=2)
+    return samples, model, layout
 
 
 def cmd_complete(args):

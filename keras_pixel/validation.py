@@ -91,6 +91,10 @@ def check_positive_int(value, name):
     return int(value)
 
 
+MAX_IMAGES = 1024
+"""The default cap on the images one ``sample`` or ``complete`` request of an
+exported model may ask for."""
+
 MIN_TEMPERATURE = 1e-4
 """The smallest sampling temperature accepted. Below it the logits divided by the
 temperature overflow float32 (all-zero images near 1e-38), and already at it

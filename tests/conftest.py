@@ -3,6 +3,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# No test writes to the user's compiled-sampler cache or starts its builder;
+# tests/test_sampler_cache.py points it at a temporary folder.
+os.environ["KERAS_PIXEL_CACHE_DIR"] = "off"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -17,7 +17,7 @@ from keras import ops
 from keras_pixel import sampling
 from keras_pixel.layers.incremental import Position
 from keras_pixel.losses import nats_to_bits_per_dim
-from keras_pixel.validation import MIN_TEMPERATURE
+from keras_pixel.validation import MAX_IMAGES, MIN_TEMPERATURE
 
 
 def condition_spec(model):
@@ -135,10 +135,6 @@ def _check_sampling(seed, temperature):
         ),
         tf.debugging.assert_all_finite(temperature, "temperature must be finite"),
     ]
-
-
-MAX_IMAGES = 1024
-"""The default cap on the images one ``sample`` or ``complete`` request may ask for."""
 
 
 def serving_functions(model, method="cached", jit_compile=True, max_images=MAX_IMAGES):

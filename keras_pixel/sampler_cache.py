@@ -1,0 +1,321 @@
+"""A persistent cache of compiled samplers: a first sample in seconds.
+
+Sampling from a model in a fresh process costs far more than drawing the
+images: Python traces the Keras layers into the cached sampler's graph, then XLA
+compiles it (``keras-pixel sample pixelcnn_pp_mnist --num 16``: about 20 s, of
+which the draws are 0.3 s). Both costs are the same every time for the same
+model and weights, so ``keras-pixel sample`` keeps their results in the user's
+cache folder:
+
+* the sampler as a SavedModel holding only the ``sample`` signature of
+  :func:`keras_pixel.export.graphs.serving_functions` (the same images as
+  ``model.sample`` for the same seed), under ``samplers/<key>/``, where the key
+  (:func:`request_key`) is a sha256 of the request: the zoo entry, its
+  overrides, the weights file's sha256, the method, the versions of
+  keras-pixel, Keras and TensorFlow and keras-pixel's source. Finding it needs
+  no model: a warm ``keras-pixel sample`` neither builds the Keras model nor
+  traces it.
+* XLA's persistent compilation cache (``xla/``, TensorFlow's
+  ``--tf_xla_persistent_cache_directory``), which skips the compilation of a
+  graph XLA has compiled before, for the same batch size.
+
+A process that misses the cache samples as before and then starts a detached
+builder process (``python -m keras_pixel.sampler_cache``) that writes the
+SavedModel (whole or not at all, see :func:`~keras_pixel.export.publish_all`)
+and compiles it once at the batch size just asked for, so the user's command
+takes no longer than without the cache; the next one loads it.
+
+The folder is ``$KERAS_PIXEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/keras_pixel``,
+else ``~/.cache/keras_pixel``; ``KERAS_PIXEL_CACHE_DIR=off`` turns the cache
+off. Deleting the folder is always safe.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+ENV = "KERAS_PIXEL_CACHE_DIR"
+INFO = "keras_pixel_sampler.json"
+_OFF = ("", "0", "off", "none", "false")
+_XLA_FLAG = "--tf_xla_persistent_cache_directory"
+
+
+def cache_dir():
+    """The cache folder (absolute path), or None when ``$KERAS_PIXEL_CACHE_DIR`` is off."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip().lower() in _OFF else os.path.abspath(value)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "keras_pixel")
+
+
+def enable_xla_cache():
+    """Points XLA's persistent compilation cache at ``<cache>/xla`` through
+    ``TF_XLA_FLAGS``, unless the cache is off or the flag is already set.
+
+    Must run before TensorFlow reads its XLA flags (the ``keras-pixel`` command
+    calls it before importing TensorFlow). Returns the folder, or None.
+    """
+    root = cache_dir()
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if root is None or _XLA_FLAG in flags:
+        return None
+    directory = os.path.join(root, "xla")
+    os.environ["TF_XLA_FLAGS"] = f"{flags} {_XLA_FLAG}={directory}".strip()
+    return directory
+
+
+def _source_digest():
+    """sha256 of keras-pixel's own source files and zoo table: a cached sampler
+    is a traced graph of this code, stale once the code changes (as it does in
+    a development install without a new version number)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith((".py", ".json"))):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, package).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _shipped_sha256(name):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo", "trained.json")
+    with open(path) as f:
+        return json.load(f).get(name, {}).get("sha256")
+
+
+def request_key(name, weights=None, weights_sha256=None, overrides=(), method="cached"):
+    """The cache key (sha256 hex) of a ``keras-pixel sample`` request, or None
+    where it cannot be cached.
+
+    Computed without building the model, so that a cached sampler is found
+    in the time it takes to hash the weights file: the key covers the zoo
+    entry's name, the ``--override`` items, the weights (the shipped file's
+    recorded sha256, a file's own sha256, or a URL's ``--weights-sha256``),
+    the method, the versions of keras-pixel, Keras and TensorFlow and the
+    package's source (:func:`_source_digest`). Fresh weights (``none``), a URL
+    without its sha256 and a missing file are not cached (the latter two fail
+    on the uncached path with their usual errors).
+    """
+    from importlib import metadata
+
+    if weights is None or weights == "pretrained":
+        weights_digest = _shipped_sha256(name)
+    elif weights.lower() == "none":
+        weights_digest = None
+    elif weights.startswith(("http://", "https://")):
+        weights_digest = weights_sha256
+    elif os.path.isfile(weights):
+        digest = hashlib.sha256()
+        with open(weights, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        weights_digest = digest.hexdigest()
+    else:
+        weights_digest = None
+    if weights_digest is None:
+        return None
+    header = {
+        "versions": [metadata.version(p) for p in ("keras-pixel", "keras", "tensorflow")],
+        "source": _source_digest(),
+        "model": name,
+        "overrides": list(overrides),
+        "weights": weights_digest,
+        "method": method,
+    }
+    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
+
+
+def args_key(args):
+    """:func:`request_key` of parsed ``keras-pixel sample`` arguments."""
+    return request_key(
+        args.model, args.weights, args.weights_sha256, args.override or (), args.method
+    )
+
+
+def entry_path(key, root=None):
+    """``<cache>/samplers/<key>`` (None when the cache is off)."""
+    root = cache_dir() if root is None else root
+    return None if root is None else os.path.join(root, "samplers", key)
+
+
+def find(key, root=None):
+    """The folder of a complete cached sampler for ``key``, or None."""
+    path = entry_path(key, root)
+    if path is None or not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return None
+    return path
+
+
+def read_info(path):
+    """What the command needs to know of the cached model without building it:
+    ``{"num_values", "conditional", "num_classes", "image_shape"}``."""
+    with open(os.path.join(path, INFO)) as f:
+        return json.load(f)
+
+
+def load(path):
+    """The ``sample`` signature of the cached sampler at ``path`` (a folder
+    returned by :func:`find`); raises if it cannot be read."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(path).signatures["sample"]
+
+
+def draw(signature, num, temperature, seed, labels=None):
+    """Draws ``num`` images with a cached sampler's ``signature`` (see
+    :func:`load`): the images ``model.sample(num, temperature, seed,
+    labels=labels)`` draws.
+
+    Args:
+        signature: from :func:`load`.
+        num: number of images, at most
+            :data:`~keras_pixel.export.graphs.MAX_IMAGES`.
+        temperature: float > 0.
+        seed: int >= 0.
+        labels: class ids ``[num]`` for a class-conditional model, else None.
+
+    Returns:
+        numpy ``[num, H, W, C]`` in the model's image dtype.
+    """
+    import tensorflow as tf
+
+    inputs = dict(
+        num_images=tf.constant(num, tf.int32),
+        seed=tf.constant(seed, tf.int64),
+        temperature=tf.constant(temperature, tf.float32),
+    )
+    if labels is not None:
+        inputs["labels"] = tf.constant(labels, tf.int32)
+    return signature(**inputs)["images"].numpy()
+
+
+def sample(path, num, temperature, seed, labels=None):
+    """:func:`draw` with the cached sampler at ``path``."""
+    return draw(load(path), num, temperature, seed, labels)
+
+
+def write(model, key, method, root=None):
+    """Writes the SavedModel of ``model``'s ``sample`` signature for ``key``
+    (whole or not at all); returns its folder. An entry that exists is kept."""
+    import keras
+
+    from keras_pixel.export.graphs import serving_functions
+    from keras_pixel.export.saved_model import publish_atomically
+
+    path = entry_path(key, root)
+    if find(key, root) is not None:
+        return path
+
+    def save(tmp):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        fn, spec = serving_functions(model, method)["sample"]
+        archive.add_endpoint("sample", fn, input_signature=spec)
+        archive.write_out(tmp, verbose=False)
+        info = {
+            "num_values": model.num_values,
+            "conditional": model.conditional,
+            "num_classes": model.num_classes,
+            "image_shape": list(model.image_shape),
+        }
+        with open(os.path.join(tmp, INFO), "w") as f:
+            json.dump(info, f)
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        return publish_atomically(save, path)
+    except FileExistsError:
+        return path
+
+
+def spawn_builder(argv, key):
+    """Starts ``python -m keras_pixel.sampler_cache ARGV`` detached (its own
+    session, output appended to ``<cache>/samplers/<key>.log``) and returns
+    the ``Popen``; the caller does not wait for it."""
+    log_path = entry_path(key) + ".log"
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "keras_pixel.sampler_cache", *argv, "--key", key],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def builder_argv(args, num, labels):
+    """The builder's arguments for a ``keras-pixel sample`` invocation ``args``."""
+    argv = [args.model, "--method", args.method or "cached", "--num", str(num)]
+    if args.weights is not None:
+        argv += ["--weights", args.weights]
+    if args.weights_sha256 is not None:
+        argv += ["--weights-sha256", args.weights_sha256]
+    for item in args.override or []:
+        argv += ["--override", item]
+    if labels is not None:
+        argv += ["--labels", ",".join(str(int(v)) for v in labels)]
+    return argv
+
+
+def main(argv=None):
+    """The builder: checks that its arguments give the key the caller computed,
+    loads the model as ``keras-pixel sample`` did, writes the cached sampler and compiles it
+    once at ``--num`` images (filling XLA's persistent cache)."""
+    enable_xla_cache()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--warm"]:
+        return _warm(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m keras_pixel.sampler_cache")
+    parser.add_argument("model")
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--weights-sha256", default=None)
+    parser.add_argument("--override", action="append", default=[])
+    parser.add_argument("--method", default="cached")
+    parser.add_argument("--num", type=int, required=True)
+    parser.add_argument("--labels", default=None)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args(argv)
+
+    from keras_pixel import cli
+
+    key = args_key(args)
+    if key != args.key:
+        print(f"not cached: this request has key {key}, not {args.key}", file=sys.stderr)
+        return 1
+    model = cli._load_model(args)
+    path = write(model, key, model._sampling_method(args.method))
+    # Compiled in a fresh process, as `keras-pixel sample` will load it: XLA's
+    # cache key covers the names TensorFlow gives the loaded functions, which
+    # depend on what the process traced before.
+    warm = [sys.executable, "-m", "keras_pixel.sampler_cache", "--warm", path]
+    subprocess.run(
+        [*warm, "--num", str(args.num), *(["--labels", args.labels] if args.labels else [])],
+        check=True,
+    )
+    print(f"cached sampler {path}", file=sys.stderr)
+    return 0
+
+
+def _warm(argv):
+    """``--warm PATH --num N [--labels L]``: one call of a cached sampler, to
+    fill XLA's persistent cache at that batch size."""
+    parser = argparse.ArgumentParser(prog="python -m keras_pixel.sampler_cache --warm")
+    parser.add_argument("path")
+    parser.add_argument("--num", type=int, required=True)
+    parser.add_argument("--labels", default=None)
+    args = parser.parse_args(argv)
+    labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
+    sample(args.path, args.num, 1.0, 0, labels)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

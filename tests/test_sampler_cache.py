@@ -1,0 +1,170 @@
+"""The compiled-sampler cache behind `keras-pixel sample` (keras_pixel.sampler_cache)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_pixel import cli, sampler_cache, zoo
+from keras_pixel.cli import main
+from keras_pixel.models import AutoregressiveModel
+
+TINY = {"num_layers": 1, "filters": 8}
+TINY_ARGS = ["--override", "num_layers=1", "--override", "filters=8"]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A temporary cache folder whose builder runs in this process, at once."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv(sampler_cache.ENV, str(root))
+    started = []
+
+    def spawn(argv, key):
+        started.append(argv)
+        assert sampler_cache.main([*argv, "--key", key]) == 0
+
+    monkeypatch.setattr(sampler_cache, "spawn_builder", spawn)
+    return root, started
+
+
+@pytest.mark.parametrize(
+    "name, labels",
+    [("pixelcnn_digits", None), ("gated_pixelcnn_digits_conditional", [3, 0, 9])],
+)
+def test_the_cached_sampler_draws_the_images_model_sample_draws(tmp_path, name, labels):
+    model = zoo.load(name, weights=None, **TINY)
+    model.log_prob(
+        np.zeros((1, *model.image_shape), np.uint8), labels=None if labels is None else [0]
+    )
+    key = "k" * 64
+    path = sampler_cache.write(model, key, "cached", root=str(tmp_path))
+    assert sampler_cache.find(key, root=str(tmp_path)) == path
+    cached = sampler_cache.sample(path, 3, 0.8, 7, labels)
+    direct = model.sample(3, temperature=0.8, seed=7, labels=labels)
+    assert cached.dtype == direct.dtype
+    np.testing.assert_array_equal(cached, direct)
+    assert not np.array_equal(cached, sampler_cache.sample(path, 3, 0.8, 8, labels))
+
+
+def test_the_key_follows_the_request(tmp_path):
+    model = zoo.load("pixelcnn_digits", weights=None, **TINY)
+    model.log_prob(np.zeros((1, *model.image_shape), np.uint8))
+    first, second = tmp_path / "a.weights.h5", tmp_path / "b.weights.h5"
+    model.save_weights(first)
+    model.save_weights(second)
+    key = sampler_cache.request_key("pixelcnn_digits", str(first), None, ["filters=8"])
+    assert sampler_cache.request_key("pixelcnn_digits", str(second), None, ["filters=8"]) == key
+    others = [
+        sampler_cache.request_key("pixelcnn_digits", str(first), None, ["filters=9"]),
+        sampler_cache.request_key("pixelcnn_digits", str(first), None, ["filters=8"], "naive"),
+        sampler_cache.request_key("pixelcnn_mnist", str(first), None, ["filters=8"]),
+    ]
+    weights = model.get_weights()
+    weights[0] = weights[0] + 1e-7
+    model.set_weights(weights)
+    model.save_weights(second)
+    others.append(sampler_cache.request_key("pixelcnn_digits", str(second), None, ["filters=8"]))
+    assert len({key, *others}) == 5
+    shipped = sampler_cache.request_key("pixelcnn_mnist")
+    assert (
+        shipped is not None and sampler_cache.request_key("pixelcnn_mnist", "pretrained") == shipped
+    )
+    for uncached in [("pixelcnn_mnist", "none"), ("pixelcnn_digits", None),
+                     ("pixelcnn_mnist", str(tmp_path / "missing.keras")),
+                     ("pixelcnn_mnist", "https://example.com/w.keras")]:  # fmt: skip
+        assert sampler_cache.request_key(*uncached) is None
+    url = sampler_cache.request_key("pixelcnn_mnist", "https://example.com/w.keras", "ab" * 32)
+    assert url is not None
+
+
+def test_the_cache_folder_and_switching_it_off(monkeypatch, tmp_path):
+    monkeypatch.setenv(sampler_cache.ENV, str(tmp_path / "c"))
+    assert sampler_cache.cache_dir() == str(tmp_path / "c")
+    monkeypatch.setenv(sampler_cache.ENV, "off")
+    assert sampler_cache.cache_dir() is None and sampler_cache.entry_path("k") is None
+    monkeypatch.delenv(sampler_cache.ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert sampler_cache.cache_dir() == str(tmp_path / "xdg" / "keras_pixel")
+    monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0")
+    assert sampler_cache.enable_xla_cache() == str(tmp_path / "xdg" / "keras_pixel" / "xla")
+    import os
+
+    assert os.environ["TF_XLA_FLAGS"] == (
+        "--tf_xla_auto_jit=0 --tf_xla_persistent_cache_directory="
+        + str(tmp_path / "xdg" / "keras_pixel" / "xla")
+    )
+    assert sampler_cache.enable_xla_cache() is None
+
+
+@pytest.fixture
+def weights_file(tmp_path):
+    model = zoo.load("pixelcnn_digits", weights=None, **TINY)
+    model.log_prob(np.zeros((1, *model.image_shape), np.uint8))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    return str(path)
+
+
+def _sample(weights_file, out, seed="5"):
+    args = ["sample", "pixelcnn_digits", "--weights", weights_file, "--num", "4"]
+    return main([*args, "--seed", seed, "--output", str(out), *TINY_ARGS])
+
+
+def _grid(path):
+    return np.asarray(Image.open(path))
+
+
+def test_the_second_sample_command_loads_the_cached_sampler(
+    cache, weights_file, tmp_path, monkeypatch
+):
+    root, started = cache
+    assert _sample(weights_file, tmp_path / "a.png") == 0
+    assert len(started) == 1
+    assert len(list((root / "samplers").glob("*/saved_model.pb"))) == 1
+    assert list((root / "samplers").glob(".*")) == []
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("model.sample ran although a cached sampler exists")
+
+    monkeypatch.setattr(AutoregressiveModel, "sample", refuse)
+    monkeypatch.setattr(cli, "_load_model", refuse)
+    assert _sample(weights_file, tmp_path / "b.png") == 0
+    assert len(started) == 1
+    np.testing.assert_array_equal(_grid(tmp_path / "a.png"), _grid(tmp_path / "b.png"))
+    assert _sample(weights_file, tmp_path / "c.png", seed="6") == 0
+    assert not np.array_equal(_grid(tmp_path / "a.png"), _grid(tmp_path / "c.png"))
+
+
+def test_an_unreadable_cached_sampler_is_removed_and_skipped(cache, weights_file, tmp_path):
+    root, started = cache
+    assert _sample(weights_file, tmp_path / "a.png") == 0
+    (entry,) = (root / "samplers").glob("*/saved_model.pb")
+    entry.write_bytes(b"not a SavedModel")
+    with pytest.warns(UserWarning, match="could not be read"):
+        assert _sample(weights_file, tmp_path / "b.png") == 0
+    np.testing.assert_array_equal(_grid(tmp_path / "a.png"), _grid(tmp_path / "b.png"))
+    assert len(started) == 2 and entry.exists()
+
+
+def test_no_cache_no_builder(monkeypatch, weights_file, tmp_path):
+    monkeypatch.setenv(sampler_cache.ENV, "off")
+    monkeypatch.setattr(sampler_cache, "spawn_builder", lambda *a: pytest.fail("spawned"))
+    assert _sample(weights_file, tmp_path / "a.png") == 0
+
+
+def test_the_builder_refuses_a_key_its_model_does_not_have(cache, weights_file):
+    argv = ["pixelcnn_digits", "--weights", weights_file, "--num", "2", *TINY_ARGS]
+    assert sampler_cache.main([*argv, "--key", "0" * 64]) == 1
+    root, _ = cache
+    assert not (root / "samplers").exists() or not any((root / "samplers").iterdir())
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_samples(
+    monkeypatch, weights_file, tmp_path
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(sampler_cache.ENV, str(blocker / "cache"))
+    with pytest.warns(UserWarning, match="not cached"):
+        assert _sample(weights_file, tmp_path / "a.png") == 0
+    assert Image.open(tmp_path / "a.png").format == "PNG"

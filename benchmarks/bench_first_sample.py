@@ -39,7 +39,7 @@ def _wait_for_builder(cache, timeout=600):
             for e in os.listdir(samplers)
         )
         builders = subprocess.run(
-            ["pgrep", "-f", "keras_pixel.sampler_cache"], capture_output=True
+            ["pgrep", "-f", "keras_pixel.sampler_builder"], capture_output=True
         ).stdout
         if done and not builders:
             return time.perf_counter() - start

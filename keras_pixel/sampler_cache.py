@@ -20,7 +20,7 @@ cache folder:
   graph XLA has compiled before, for the same batch size.
 
 A process that misses the cache samples as before and then starts a detached
-builder process (``python -m keras_pixel.sampler_cache``) that writes the
+builder process (``python -m keras_pixel.sampler_builder``) that writes the
 SavedModel (whole or not at all, see :func:`~keras_pixel.export.publish_all`)
 and compiles it once at the batch size just asked for, so the user's command
 takes no longer than without the cache; the next one loads it.
@@ -30,7 +30,6 @@ else ``~/.cache/keras_pixel``; ``KERAS_PIXEL_CACHE_DIR=off`` turns the cache
 off. Deleting the folder is always safe.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -236,14 +235,14 @@ def write(model, key, method, root=None):
 
 
 def spawn_builder(argv, key):
-    """Starts ``python -m keras_pixel.sampler_cache ARGV`` detached (its own
+    """Starts ``python -m keras_pixel.sampler_builder ARGV`` detached (its own
     session, output appended to ``<cache>/samplers/<key>.log``) and returns
     the ``Popen``; the caller does not wait for it."""
     log_path = entry_path(key) + ".log"
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "keras_pixel.sampler_cache", *argv, "--key", key],
+            [sys.executable, "-m", "keras_pixel.sampler_builder", *argv, "--key", key],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -263,59 +262,3 @@ def builder_argv(args, num, labels):
     if labels is not None:
         argv += ["--labels", ",".join(str(int(v)) for v in labels)]
     return argv
-
-
-def main(argv=None):
-    """The builder: checks that its arguments give the key the caller computed,
-    loads the model as ``keras-pixel sample`` did, writes the cached sampler and compiles it
-    once at ``--num`` images (filling XLA's persistent cache)."""
-    enable_xla_cache()
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--warm"]:
-        return _warm(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m keras_pixel.sampler_cache")
-    parser.add_argument("model")
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--weights-sha256", default=None)
-    parser.add_argument("--override", action="append", default=[])
-    parser.add_argument("--method", default="cached")
-    parser.add_argument("--num", type=int, required=True)
-    parser.add_argument("--labels", default=None)
-    parser.add_argument("--key", required=True)
-    args = parser.parse_args(argv)
-
-    from keras_pixel import cli
-
-    key = args_key(args)
-    if key != args.key:
-        print(f"not cached: this request has key {key}, not {args.key}", file=sys.stderr)
-        return 1
-    model = cli._load_model(args)
-    path = write(model, key, model._sampling_method(args.method))
-    # Compiled in a fresh process, as `keras-pixel sample` will load it: XLA's
-    # cache key covers the names TensorFlow gives the loaded functions, which
-    # depend on what the process traced before.
-    warm = [sys.executable, "-m", "keras_pixel.sampler_cache", "--warm", path]
-    subprocess.run(
-        [*warm, "--num", str(args.num), *(["--labels", args.labels] if args.labels else [])],
-        check=True,
-    )
-    print(f"cached sampler {path}", file=sys.stderr)
-    return 0
-
-
-def _warm(argv):
-    """``--warm PATH --num N [--labels L]``: one call of a cached sampler, to
-    fill XLA's persistent cache at that batch size."""
-    parser = argparse.ArgumentParser(prog="python -m keras_pixel.sampler_cache --warm")
-    parser.add_argument("path")
-    parser.add_argument("--num", type=int, required=True)
-    parser.add_argument("--labels", default=None)
-    args = parser.parse_args(argv)
-    labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
-    sample(args.path, args.num, 1.0, 0, labels)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_pixel import cli, sampler_cache, zoo
+from keras_pixel import cli, sampler_builder, sampler_cache, zoo
 from keras_pixel.cli import main
 from keras_pixel.models import AutoregressiveModel
 
@@ -21,7 +21,7 @@ def cache(tmp_path, monkeypatch):
 
     def spawn(argv, key):
         started.append(argv)
-        assert sampler_cache.main([*argv, "--key", key]) == 0
+        assert sampler_builder.main([*argv, "--key", key]) == 0
 
     monkeypatch.setattr(sampler_cache, "spawn_builder", spawn)
     return root, started
@@ -154,7 +154,7 @@ def test_no_cache_no_builder(monkeypatch, weights_file, tmp_path):
 
 def test_the_builder_refuses_a_key_its_model_does_not_have(cache, weights_file):
     argv = ["pixelcnn_digits", "--weights", weights_file, "--num", "2", *TINY_ARGS]
-    assert sampler_cache.main([*argv, "--key", "0" * 64]) == 1
+    assert sampler_builder.main([*argv, "--key", "0" * 64]) == 1
     root, _ = cache
     assert not (root / "samplers").exists() or not any((root / "samplers").iterdir())
 

@@ -1,0 +1,71 @@
+"""The builder of :mod:`keras_pixel.sampler_cache`'s entries, run detached by
+``keras-pixel sample`` after a cache miss: ``python -m keras_pixel.sampler_builder
+MODEL [--weights W] [--override K=V ...] --method M --num N [--labels L] --key KEY``.
+
+It loads the model as the command did (:func:`keras_pixel.cli._load_model`),
+writes the cached sampler and compiles it once, in a fresh process, at the batch
+size the command asked for. A module of its own: the command imports
+:mod:`keras_pixel.sampler_cache`, the builder imports the command.
+"""
+
+import argparse
+import subprocess
+import sys
+
+from keras_pixel import sampler_cache
+
+
+def main(argv=None):
+    """The builder: checks that its arguments give the key the caller computed,
+    loads the model as ``keras-pixel sample`` did, writes the cached sampler and compiles it
+    once at ``--num`` images (filling XLA's persistent cache)."""
+    sampler_cache.enable_xla_cache()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--warm"]:
+        return _warm(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m keras_pixel.sampler_builder")
+    parser.add_argument("model")
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--weights-sha256", default=None)
+    parser.add_argument("--override", action="append", default=[])
+    parser.add_argument("--method", default="cached")
+    parser.add_argument("--num", type=int, required=True)
+    parser.add_argument("--labels", default=None)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args(argv)
+
+    from keras_pixel import cli
+
+    key = sampler_cache.args_key(args)
+    if key != args.key:
+        print(f"not cached: this request has key {key}, not {args.key}", file=sys.stderr)
+        return 1
+    model = cli._load_model(args)
+    path = sampler_cache.write(model, key, model._sampling_method(args.method))
+    # Compiled in a fresh process, as `keras-pixel sample` will load it: XLA's
+    # cache key covers the names TensorFlow gives the loaded functions, which
+    # depend on what the process traced before.
+    warm = [sys.executable, "-m", "keras_pixel.sampler_builder", "--warm", path]
+    subprocess.run(
+        [*warm, "--num", str(args.num), *(["--labels", args.labels] if args.labels else [])],
+        check=True,
+    )
+    print(f"cached sampler {path}", file=sys.stderr)
+    return 0
+
+
+def _warm(argv):
+    """``--warm PATH --num N [--labels L]``: one call of a cached sampler, to
+    fill XLA's persistent cache at that batch size."""
+    parser = argparse.ArgumentParser(prog="python -m keras_pixel.sampler_builder --warm")
+    parser.add_argument("path")
+    parser.add_argument("--num", type=int, required=True)
+    parser.add_argument("--labels", default=None)
+    args = parser.parse_args(argv)
+    labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
+    sampler_cache.sample(args.path, args.num, 1.0, 0, labels)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

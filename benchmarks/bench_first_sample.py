@@ -1,6 +1,8 @@
 """Time to first sample: `keras-pixel sample MODEL --num N` end to end, in fresh
 processes, with the compiled-sampler cache off (as before the cache), on its
-first-ever call (empty cache) and warm (keras_pixel.sampler_cache).
+first-ever call (empty cache), warm with the SavedModel sampler only
+(keras_pixel.sampler_cache, `KERAS_PIXEL_AOT=off`) and warm with the sampler
+compiled ahead of time (keras_pixel.sampler_aot: no TensorFlow import).
 
     python benchmarks/bench_first_sample.py [--model pixelcnn_pp_mnist] [--num 16]
 
@@ -21,8 +23,8 @@ import time
 from common import cpu_name
 
 
-def _run(command, cache, output):
-    env = dict(os.environ, KERAS_PIXEL_CACHE_DIR=cache)
+def _run(command, cache, output, aot="on"):
+    env = dict(os.environ, KERAS_PIXEL_CACHE_DIR=cache, KERAS_PIXEL_AOT=aot)
     start = time.perf_counter()
     subprocess.run(
         [*command, "--output", output], env=env, check=True, capture_output=True, text=True
@@ -30,7 +32,7 @@ def _run(command, cache, output):
     return time.perf_counter() - start
 
 
-def _wait_for_builder(cache, timeout=600):
+def _wait_for_builder(cache, timeout=1800):
     start = time.perf_counter()
     samplers = os.path.join(cache, "samplers")
     while time.perf_counter() - start < timeout:
@@ -62,15 +64,19 @@ def main():
         cache = os.path.join(tmp, "cache")
         grids, rows = [], []
 
-        def timed(label, cache_dir):
+        def timed(label, cache_dir, aot="on"):
             grids.append(os.path.join(tmp, f"{len(grids)}.png"))
-            rows.append((label, _run(command, cache_dir, grids[-1])))
+            rows.append((label, _run(command, cache_dir, grids[-1], aot)))
 
         timed("cache off (as before)", "off")
         timed("first-ever call (empty cache)", cache)
         rows.append(("background builder, after the first call", _wait_for_builder(cache)))
+        entries = os.listdir(os.path.join(cache, "samplers"))
+        compiled = any(name.endswith(".aot") for name in entries)
         for _ in range(args.repeats):
-            timed("warm cache", cache)
+            timed("warm cache, SavedModel sampler (KERAS_PIXEL_AOT=off)", cache, "off")
+            if compiled:
+                timed("warm cache, compiled sampler (no TensorFlow import)", cache)
             timed("cache off (as before)", "off")
         images = {open(path, "rb").read() for path in grids}
         if len(images) != 1:
@@ -81,14 +87,15 @@ def main():
                 for root, _, files in os.walk(os.path.join(cache, name))
                 for f in files
             )
-            for name in ("samplers", "xla")
+            for name in ("samplers", "xla", "aot-runtime")
         }
     print("\n| process | wall s |\n|---|---|")
     for label, seconds in rows:
         print(f"| {label} | {seconds:.2f} |")
     print(
         f"\nall {len(grids)} grids identical; cache: samplers {sizes['samplers'] / 2**20:.1f} MiB, "
-        f"xla {sizes['xla'] / 2**20:.1f} MiB"
+        f"xla {sizes['xla'] / 2**20:.1f} MiB, aot-runtime {sizes['aot-runtime'] / 2**20:.1f} MiB"
+        + ("" if compiled else "; no compiled sampler (no C++ compiler or tfcompile?)")
     )
 
 

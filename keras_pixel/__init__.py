@@ -84,19 +84,21 @@ def _quiet_command_line():
 
 def _sample_command():
     """Whether this process is ``keras-pixel sample``: it turns on XLA's
-    persistent compilation cache before TensorFlow is imported, and registers
-    the serializables only if it builds a model (a cached sampler needs none of
-    them; see :mod:`keras_pixel.sampler_cache`)."""
+    persistent compilation cache before TensorFlow is imported, imports
+    TensorFlow only without a compiled sampler (:mod:`keras_pixel.sampler_aot`)
+    and registers the serializables only if it builds a model (a cached sampler
+    needs none of them; see :mod:`keras_pixel.sampler_cache`)."""
     if os.path.basename(sys.argv[0]) != "keras-pixel":
         return False
     args = sys.argv[1:]
     return next((a for a in args if not a.startswith("-")), None) == "sample"
 
 
-if _sample_command() and "tensorflow" not in sys.modules:
+if not _sample_command():
+    _quiet_command_line()
+    _register_serializables()
+elif "tensorflow" not in sys.modules:
+    # `sample` imports TensorFlow (quietly) only if it has no compiled sampler.
     from keras_pixel.sampler_cache import enable_xla_cache
 
     enable_xla_cache()
-_quiet_command_line()
-if not _sample_command():
-    _register_serializables()

@@ -486,16 +486,14 @@ def cmd_sample(args):
 
 
 def _sample_from_cache(args, seed):
-    """`sample` with a cached sampler for this request (see
-    :mod:`keras_pixel.sampler_cache`), without building the model: ``(samples,
-    num_values, grid layout)``, or None when there is none (or it cannot be
-    read: it is then removed). The same images as ``model.sample``."""
-    import shutil
-    import types
-    import warnings
-
-    from keras_pixel import sampler_cache
-    from keras_pixel.validation import MAX_IMAGES, check_class_ids, check_temperature
+    """`sample` with a cached sampler for this request, without building the
+    model: ``(samples, num_values, grid layout)``, or None when there is none
+    (or it cannot be read: it is then removed). The same images as
+    ``model.sample``. A sampler compiled ahead of time for ``--num`` images
+    (:mod:`keras_pixel.sampler_aot`) is used first, without importing
+    TensorFlow; else the cached SavedModel (:mod:`keras_pixel.sampler_cache`)."""
+    from keras_pixel import sampler_aot, sampler_cache
+    from keras_pixel.validation import MAX_IMAGES
 
     if sampler_cache.cache_dir() is None or args.num > MAX_IMAGES:
         return None
@@ -503,14 +501,52 @@ def _sample_from_cache(args, seed):
     path = None if key is None else sampler_cache.find(key)
     if path is None:
         return None
+    compiled = sampler_aot.find(path, args.num)
+    if compiled is not None:
+        found = _cached_draw(args, seed, compiled, _load_compiled, "compiled")
+        if found is not None:
+            return found
+    from keras_pixel import _quiet_command_line
+
+    _quiet_command_line()
+    return _cached_draw(args, seed, path, _load_saved_model, "cached")
+
+
+def _load_compiled(path):
+    from keras_pixel.sampler_aot import CompiledSampler
+
+    sampler = CompiledSampler(path)
+    return sampler.info, lambda num, temperature, seed, labels: sampler.draw(
+        temperature, seed, labels
+    )
+
+
+def _load_saved_model(path):
+    from keras_pixel import sampler_cache
+
+    info = sampler_cache.read_info(path)
+    signature = sampler_cache.load(path)
+    return info, lambda num, temperature, seed, labels: sampler_cache.draw(
+        signature, num, temperature, seed, labels
+    )
+
+
+def _cached_draw(args, seed, path, load, kind):
+    """Draws ``args.num`` images with the cached sampler at ``path`` opened by
+    ``load`` (-> its info and a draw function); None if it cannot be read."""
+    import shutil
+    import types
+    import warnings
+
+    from keras_pixel.validation import check_class_ids, check_temperature
+
     try:
-        info = sampler_cache.read_info(path)
-        signature = sampler_cache.load(path)
+        info, draw = load(path)
     except Exception as error:  # noqa: BLE001 - any unreadable entry is skipped
         warnings.warn(
-            f"the cached sampler {path} could not be read ({type(error).__name__}: "
+            f"the {kind} sampler {path} could not be read ({type(error).__name__}: "
             f"{str(error)[:200]}); removed, sampling without it.",
-            stacklevel=2,
+            stacklevel=3,
         )
         shutil.rmtree(path, ignore_errors=True)
         return None
@@ -520,8 +556,8 @@ def _sample_from_cache(args, seed):
         check_class_ids(labels, info["num_classes"])
     from tqdm.auto import tqdm
 
-    with tqdm(total=args.num, desc="sampling (cached)", unit="image", file=sys.stderr) as bar:
-        samples = sampler_cache.draw(signature, args.num, temperature, seed, labels)
+    with tqdm(total=args.num, desc=f"sampling ({kind})", unit="image", file=sys.stderr) as bar:
+        samples = draw(args.num, temperature, seed, labels)
         bar.update(args.num)
     return samples, info["num_values"], layout
 
@@ -532,9 +568,10 @@ def _sample_and_cache(args, seed):
     cannot be written only warns). Returns ``(samples, model, grid layout)``."""
     import warnings
 
-    from keras_pixel import _register_serializables, sampler_cache
+    from keras_pixel import _quiet_command_line, _register_serializables, sampler_cache
     from keras_pixel.validation import MAX_IMAGES
 
+    _quiet_command_line()
     _register_serializables()
     model = _load_model(args)
     labels, layout = _sample_labels(args, model, args.num)

@@ -210,7 +210,9 @@ def _check_start(model, start):
         )
 
 
-def fill_in_graph(model, canvas, start, seed, temperature, condition=None, method="cached"):
+def fill_in_graph(
+    model, canvas, start, seed, temperature, condition=None, method="cached", noise=None
+):
     """:func:`run_sampler` as graph ops, for exported signatures: no host visits.
 
     Args:
@@ -223,6 +225,11 @@ def fill_in_graph(model, canvas, start, seed, temperature, condition=None, metho
         temperature: float32 scalar tensor > 0.
         condition: float32 ``[B, D]`` or None.
         method: ``"cached"`` or ``"naive"``.
+        noise: float32 ``[H * W * C, B, noise_per_subpixel]`` in place of
+            ``draw_noise(model, seed, B)`` (``seed`` is then unused): a graph
+            compiled whole by XLA, whose random ops give other numbers than
+            TensorFlow's CPU kernels, takes the noise as an input
+            (:mod:`keras_pixel.sampler_aot`).
 
     Returns:
         int32 ``[B, H, W, C]``: the same images :func:`run_sampler` draws from
@@ -232,7 +239,8 @@ def fill_in_graph(model, canvas, start, seed, temperature, condition=None, metho
     height, width, channels = model.image_shape
     init, run = model._get_sampler(method, SAMPLERS[method])
     _check_start(model, start)
-    noise = draw_noise(model, seed, tf.shape(canvas)[0])
+    if noise is None:
+        noise = draw_noise(model, seed, tf.shape(canvas)[0])
     from_scratch = isinstance(start, int) and start == 0
     cache = init(canvas, condition, from_scratch=from_scratch)
     total = tf.constant(height * width * channels, tf.int32)

@@ -1,9 +1,17 @@
 """Checks on what users pass in, with errors that name the problem."""
 
 import numbers
+import sys
 
 import numpy as np
-import tensorflow as tf
+
+
+def _is_tensor(value):
+    """``tf.is_tensor(value)``, without importing TensorFlow: a process that has
+    not imported it holds no tensor (``keras-pixel sample`` with a compiled
+    sampler never does, :mod:`keras_pixel.sampler_aot`)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and tf.is_tensor(value)
 
 
 def normalize_image_shape(image_shape):
@@ -35,7 +43,7 @@ def check_images(images, image_shape, name="images", max_value=255):
         ValueError: for a float or bool dtype, a wrong rank, height, width or
             channel count, or values outside ``[0, max_value]``.
     """
-    if isinstance(images, tf.Tensor):
+    if _is_tensor(images):
         images = images.numpy()
     array = np.asarray(images)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
@@ -124,7 +132,7 @@ def check_class_ids(labels, num_classes):
     ``num_classes``) passes."""
     if num_classes is None or labels is None:
         return
-    if not (isinstance(labels, (np.ndarray, list)) or tf.is_tensor(labels)):
+    if not (isinstance(labels, (np.ndarray, list)) or _is_tensor(labels)):
         return
     values = np.asarray(labels)
     if np.issubdtype(values.dtype, np.integer) and values.size:
@@ -154,7 +162,7 @@ def check_labels(labels, batch, num_classes=None, condition_dim=None, name="mode
             else f"vectors of size {condition_dim}"
         )
         raise ValueError(f"{name} is conditional: pass labels= ({what}).")
-    array = np.asarray(labels.numpy() if tf.is_tensor(labels) else labels)
+    array = np.asarray(labels.numpy() if _is_tensor(labels) else labels)
     if array.dtype == bool:
         raise ValueError(f"labels must be integer class ids or float vectors, got {array}.")
     if np.issubdtype(array.dtype, np.integer):

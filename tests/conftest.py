@@ -4,8 +4,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # No test writes to the user's compiled-sampler cache or starts its builder;
-# tests/test_sampler_cache.py points it at a temporary folder.
+# tests/test_sampler_cache.py points it at a temporary folder. Its builder
+# compiles no sampler ahead of time but in tests/test_sampler_aot.py.
 os.environ["KERAS_PIXEL_CACHE_DIR"] = "off"
+os.environ["KERAS_PIXEL_AOT"] = "off"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,0 +1,130 @@
+"""Samplers compiled ahead of time (keras_pixel.sampler_aot) and the NumPy copy
+of TensorFlow's noise they are fed (keras_pixel.philox)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from keras_pixel import philox, sampler_aot, sampler_builder, sampler_cache, sampling, zoo
+from keras_pixel.cli import main
+
+TINY = {"num_layers": 1, "filters": 8}
+TINY_ARGS = ["--override", "num_layers=1", "--override", "filters=8"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**31 - 1, 2**31, 2**62 + 12345])
+def test_the_numpy_noise_is_tensorflows_bit_for_bit(seed):
+    steps = np.array([0, 1, 2, 63, 783, 3071, 99999])
+    for batch, per in [(1, 1), (16, 2), (7, 3), (300, 10)]:
+        expected = sampling._noise(
+            sampling.make_seed(seed), tf.constant(steps, tf.int32), batch, per
+        ).numpy()
+        got = philox.draw_noise(seed, steps, batch, per)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_fold_in_and_uniform_are_tensorflows_for_any_int32_seed():
+    rng = np.random.default_rng(0)
+    seeds = rng.integers(-(2**31), 2**31, size=(2, 20)).astype(np.int32)
+    data = rng.integers(-(2**31), 2**31, size=20).astype(np.int32)
+    uniform = philox.uniform(seeds, 9)
+    for k in range(20):
+        seed = tf.constant(seeds[:, k])
+        np.testing.assert_array_equal(philox.uniform(seeds[:, k : k + 1], 9)[0], uniform[k])
+        np.testing.assert_array_equal(uniform[k], tf.random.stateless_uniform([9], seed).numpy())
+        folded = tf.random.experimental.stateless_fold_in(seed, int(data[k])).numpy()
+        np.testing.assert_array_equal(philox.fold_in(seeds[:, k], [data[k]])[:, 0], folded)
+    assert philox.seed_pair(2**40 + 3).tolist() == sampling.make_seed(2**40 + 3).numpy().tolist()
+
+
+needs_compiler = pytest.mark.skipif(
+    not (sampler_aot._compiler() and os.path.isdir(sampler_aot._runtime_sources(tf))),
+    reason="no C++ compiler or no tfcompile runtime in this TensorFlow",
+)
+
+
+@pytest.fixture(scope="module")
+def aot_root(tmp_path_factory):
+    """One cache folder for this module: the AOT runtime is compiled once."""
+    return tmp_path_factory.mktemp("aot-cache")
+
+
+@pytest.fixture
+def aot_on(monkeypatch):
+    monkeypatch.setenv(sampler_aot.ENV, "on")
+    assert sampler_aot.enabled()
+
+
+@needs_compiler
+def test_the_compiled_sampler_draws_the_images_model_sample_draws(aot_root, aot_on):
+    """A class-conditional model (an unconditional one: the next test)."""
+    name, labels = "gated_pixelcnn_digits_conditional", [3, 0, 9]
+    model = zoo.load(name, weights=None, **TINY)
+    model.log_prob(np.zeros((1, *model.image_shape), np.uint8), labels=[0])
+    entry = str(aot_root / "samplers" / name)
+    path = sampler_aot.entry_path(entry, 3)
+    assert sampler_aot.compile_sampler(model, "cached", 3, path, str(aot_root)) == path
+    assert sampler_aot.find(entry, 3) == path and sampler_aot.find(entry, 4) is None
+    sampler = sampler_aot.CompiledSampler(path)
+    for seed, temperature in [(7, 0.8), (8, 1.0)]:
+        compiled = sampler.draw(temperature, seed, labels)
+        direct = model.sample(3, temperature=temperature, seed=seed, labels=labels)
+        assert compiled.dtype == direct.dtype and compiled.shape == direct.shape
+        np.testing.assert_array_equal(compiled, direct)
+    assert not np.array_equal(sampler.draw(1.0, 7, labels), sampler.draw(1.0, 9, labels))
+    with pytest.raises(ValueError, match="labels"):
+        sampler.draw(1.0, 7)
+
+
+@needs_compiler
+def test_a_warm_sample_command_imports_no_tensorflow(aot_root, aot_on, monkeypatch, tmp_path):
+    monkeypatch.setenv(sampler_cache.ENV, str(aot_root))
+    monkeypatch.setattr(
+        sampler_cache,
+        "spawn_builder",
+        lambda argv, key: sampler_builder.main([*argv, "--key", key]),
+    )
+    model = zoo.load("pixelcnn_digits", weights=None, **TINY)
+    model.log_prob(np.zeros((1, *model.image_shape), np.uint8))
+    weights = str(tmp_path / "m.keras")
+    model.save(weights)
+    args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "4", "--seed", "5"]
+    assert main([*args, "--output", str(tmp_path / "a.png"), *TINY_ARGS]) == 0
+    assert len(list((aot_root / "samplers").glob("*.aot/4/sampler.so"))) == 1
+    script = (
+        "import sys; sys.argv = ['keras-pixel', *sys.argv[1:]]; "
+        "from keras_pixel import cli; code = cli.main(sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'; "
+        "sys.exit(code)"
+    )
+    out = tmp_path / "b.png"
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args, "--output", str(out), *TINY_ARGS],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sampling (compiled)" in done.stderr
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(out))
+    )
+
+
+def test_an_unloadable_compiled_sampler_is_removed_and_skipped(aot_on, tmp_path):
+    from keras_pixel import cli
+
+    entry = tmp_path / "samplers" / "key.aot" / "4"
+    entry.mkdir(parents=True)
+    (entry / sampler_aot.INFO).write_text("{}")
+    (entry / sampler_aot.LIBRARY).write_bytes(b"not a shared library")
+    assert sampler_aot.find(str(tmp_path / "samplers" / "key"), 4) == str(entry)
+    args = type("Args", (), {"num": 4, "temperature": 1.0, "labels": None, "model": "m"})()
+    with pytest.warns(UserWarning, match="could not be read"):
+        found = cli._cached_draw(args, 5, str(entry), cli._load_compiled, "compiled")
+    assert found is None and not entry.exists()

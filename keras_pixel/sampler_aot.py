@@ -287,7 +287,7 @@ def compile_sampler(model, method, num, path, root):
     import keras
     import tensorflow as tf
 
-    from keras_pixel.export.saved_model import publish_atomically
+    from keras_pixel import sampler_cache
 
     if model.conditional and model.num_classes is None:
         raise ValueError("a model conditioned on vectors has no compiled sampler.")
@@ -358,22 +358,13 @@ def compile_sampler(model, method, num, path, root):
                     _run(link(runtime_objects(root, kernels)))
                 except RuntimeError:
                     _run(link(runtime_objects(root, "all")))
-        info = {
-            "num": int(num),
-            "image_shape": list(model.image_shape),
-            "image_dtype": np.dtype(model.image_dtype).name,
-            "noise_per_subpixel": int(model.likelihood.noise_per_subpixel),
-            "num_values": int(model.num_values),
-            "conditional": bool(model.conditional),
-            "num_classes": model.num_classes,
-            "method": method,
-            "tensorflow": tf.__version__,
-        }
-        with open(os.path.join(tmp, INFO), "w") as f:
-            json.dump(info, f)
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        return publish_atomically(build, path)
-    except FileExistsError:
-        return path
+    info = {
+        **sampler_cache.model_info(model),
+        "num": int(num),
+        "image_dtype": np.dtype(model.image_dtype).name,
+        "noise_per_subpixel": int(model.likelihood.noise_per_subpixel),
+        "method": method,
+        "tensorflow": tf.__version__,
+    }
+    return sampler_cache.publish_once(build, path, INFO, info)

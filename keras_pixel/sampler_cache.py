@@ -156,8 +156,7 @@ def find(key, root=None):
 
 
 def read_info(path):
-    """What the command needs to know of the cached model without building it:
-    ``{"num_values", "conditional", "num_classes", "image_shape"}``."""
+    """The :func:`model_info` of the cached sampler at ``path``."""
     with open(os.path.join(path, INFO)) as f:
         return json.load(f)
 
@@ -203,13 +202,41 @@ def sample(path, num, temperature, seed, labels=None):
     return draw(load(path), num, temperature, seed, labels)
 
 
+def model_info(model):
+    """What ``keras-pixel sample`` needs to know of a cached model without
+    building it: ``{"num_values", "conditional", "num_classes", "image_shape"}``."""
+    return {
+        "num_values": int(model.num_values),
+        "conditional": bool(model.conditional),
+        "num_classes": model.num_classes,
+        "image_shape": list(model.image_shape),
+    }
+
+
+def publish_once(save, path, info_name, info):
+    """Runs ``save(tmp)``, writes ``info`` as JSON to ``tmp/info_name`` and
+    moves ``tmp`` to ``path`` in one rename; a ``path`` that exists (another
+    builder's) is kept. Returns ``path``."""
+    from keras_pixel.export.saved_model import publish_atomically
+
+    def write(tmp):
+        save(tmp)
+        with open(os.path.join(tmp, info_name), "w") as f:
+            json.dump(info, f)
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        return publish_atomically(write, path)
+    except FileExistsError:
+        return path
+
+
 def write(model, key, method, root=None):
     """Writes the SavedModel of ``model``'s ``sample`` signature for ``key``
     (whole or not at all); returns its folder. An entry that exists is kept."""
     import keras
 
     from keras_pixel.export.graphs import serving_functions
-    from keras_pixel.export.saved_model import publish_atomically
 
     path = entry_path(key, root)
     if find(key, root) is not None:
@@ -221,20 +248,8 @@ def write(model, key, method, root=None):
         fn, spec = serving_functions(model, method)["sample"]
         archive.add_endpoint("sample", fn, input_signature=spec)
         archive.write_out(tmp, verbose=False)
-        info = {
-            "num_values": model.num_values,
-            "conditional": model.conditional,
-            "num_classes": model.num_classes,
-            "image_shape": list(model.image_shape),
-        }
-        with open(os.path.join(tmp, INFO), "w") as f:
-            json.dump(info, f)
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        return publish_atomically(save, path)
-    except FileExistsError:
-        return path
+    return publish_once(save, path, INFO, model_info(model))
 
 
 def spawn_builder(argv, key):

@@ -117,7 +117,14 @@ class CompiledSampler:
         return index
 
     def draw(self, temperature, seed, labels=None):
+        from keras_pixel.validation import check_class_ids, check_temperature
+
+        temperature = check_temperature(temperature)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
         info = self.info
+        if labels is not None:
+            check_class_ids(np.asarray(labels), info["num_classes"])
         num, shape = info["num"], tuple(info["image_shape"])
         steps = np.arange(int(np.prod(shape)))
         noise = philox.draw_noise(seed, steps, num, info["noise_per_subpixel"])

@@ -80,6 +80,12 @@ def test_the_compiled_sampler_draws_the_images_model_sample_draws(aot_root, aot_
     assert not np.array_equal(sampler.draw(1.0, 7, labels), sampler.draw(1.0, 9, labels))
     with pytest.raises(ValueError, match="labels"):
         sampler.draw(1.0, 7)
+    with pytest.raises(ValueError, match="labels must be class ids"):
+        sampler.draw(1.0, 7, [3, 0, 10])
+    with pytest.raises(ValueError, match="seed"):
+        sampler.draw(1.0, -1, labels)
+    with pytest.raises(ValueError, match="temperature"):
+        sampler.draw(0.0, 7, labels)
 
 
 @needs_compiler

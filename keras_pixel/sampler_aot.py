@@ -117,22 +117,21 @@ class CompiledSampler:
         return index
 
     def draw(self, temperature, seed, labels=None):
-        from keras_pixel.validation import check_class_ids, check_temperature
+        from keras_pixel.validation import check_labels, check_temperature
 
         temperature = check_temperature(temperature)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
         info = self.info
-        if labels is not None:
-            check_class_ids(np.asarray(labels), info["num_classes"])
         num, shape = info["num"], tuple(info["image_shape"])
+        one_hot = check_labels(labels, num, info["num_classes"], name="this model")
         steps = np.arange(int(np.prod(shape)))
         noise = philox.draw_noise(seed, steps, num, info["noise_per_subpixel"])
         inputs = {"feed_noise": noise, "feed_temperature": np.array(temperature, np.float32)}
-        if info["conditional"]:
-            if labels is None:
-                raise ValueError("this model is class-conditional: pass labels.")
-            inputs["feed_labels"] = np.asarray(labels, np.int32).reshape(num)
+        if one_hot is not None:
+            if not np.issubdtype(np.asarray(labels).dtype, np.integer):
+                raise ValueError("the compiled sampler takes integer class ids as labels.")
+            inputs["feed_labels"] = one_hot.argmax(-1).astype(np.int32)
         inputs = {name: _aligned(array) for name, array in inputs.items()}
         lib = self._lib
         for name, array in inputs.items():

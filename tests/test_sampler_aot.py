@@ -78,10 +78,15 @@ def test_the_compiled_sampler_draws_the_images_model_sample_draws(aot_root, aot_
         assert compiled.dtype == direct.dtype and compiled.shape == direct.shape
         np.testing.assert_array_equal(compiled, direct)
     assert not np.array_equal(sampler.draw(1.0, 7, labels), sampler.draw(1.0, 9, labels))
+    np.testing.assert_array_equal(
+        sampler.draw(1.0, 7, 4), model.sample(3, temperature=1.0, seed=7, labels=4)
+    )
     with pytest.raises(ValueError, match="labels"):
         sampler.draw(1.0, 7)
     with pytest.raises(ValueError, match="labels must be class ids"):
         sampler.draw(1.0, 7, [3, 0, 10])
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        sampler.draw(1.0, 7, [3, 0])
     with pytest.raises(ValueError, match="seed"):
         sampler.draw(1.0, -1, labels)
     with pytest.raises(ValueError, match="temperature"):

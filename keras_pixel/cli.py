@@ -286,7 +286,9 @@ def cmd_train(args):
         if jit_compile is None:
             jit_compile = model.xla_faster and model.image_shape[0] * model.image_shape[1] >= 256
         model.compile(
-            optimizer=training.make_optimizer(learning_rate, lr_decay=lr_decay, ema=ema),
+            optimizer=training.make_optimizer(
+                learning_rate, lr_decay=lr_decay, ema=ema, warmup_steps=args.warmup_steps
+            ),
             jit_compile=jit_compile,
         )
     train_images, train_labels = _load_data(args, model, "train")
@@ -368,6 +370,7 @@ def cmd_train(args):
         "jit_compile": jit_compile,
         "learning_rate": learning_rate,
         "lr_decay": lr_decay,
+        "warmup_steps": args.warmup_steps,
         "ema": ema,
         "seed": args.seed,
         "parameters": model.count_params(),
@@ -768,6 +771,14 @@ def build_parser():
         type=float,
         default=None,
         help="per-step learning-rate decay (PixelCNN++: 0.999995; default: the recipe's)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=non_negative_int,
+        default=0,
+        help="linear learning-rate warm-up over the first N steps (default 0: none); "
+        "for fine-tuning trained weights, where Adam's first full-rate steps undo much "
+        "of the training, e.g. 500",
     )
     p.add_argument(
         "--ema",

@@ -203,3 +203,31 @@ def test_samples_follow_their_labels(trained_conditional):
     assert (scores.argmax(1) == labels).mean() > 0.5
     completions = model.complete(samples[:4], 3, labels=labels[:4], seed=1)
     np.testing.assert_array_equal(completions[:, :3], samples[:4, :3])
+
+
+def test_conditioning_an_unconditional_model_keeps_its_likelihood(monkeypatch):
+    """``zoo/add_conditioning.py``: the class-conditional twin of a trained
+    unconditional model starts with zero label projections, so it gives the
+    unconditional likelihood for every label, and a step of training on labels
+    makes the label matter."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
+    from add_conditioning import add_conditioning
+
+    source = GatedPixelCNN(image_shape=(6, 6, 1), num_layers=2, filters=8, output_filters=16)
+    rng = np.random.default_rng(0)
+    source.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in source.weights])
+    images = rng.integers(0, 256, (4, 6, 6, 1)).astype(np.uint8)
+    target = add_conditioning(source, num_classes=3)
+    assert target.num_classes == 3 and len(target.weights) == len(source.weights) + 4
+    for label in range(3):
+        np.testing.assert_array_equal(
+            target.log_prob(images, labels=np.full(4, label)), source.log_prob(images)
+        )
+    target.compile(optimizer=keras.optimizers.Adam(1e-2))
+    target.fit(images, np.arange(4) % 3, batch_size=4, epochs=1, verbose=0)
+    assert not np.allclose(
+        target.log_prob(images, labels=np.zeros(4, int)),
+        target.log_prob(images, labels=np.ones(4, int)),
+    )

@@ -353,6 +353,22 @@ def test_paper_learning_rate_schedule():
         training.make_optimizer(ema=1.0)
 
 
+def test_warmup_ramps_the_rate_linearly_then_decays():
+    schedule = training.learning_rate_schedule(3e-4, lr_decay=0.999, warmup_steps=100)
+    for step in (0, 49, 99, 100, 5000):
+        expected = 3e-4 * min(1, (step + 1) / 100) * 0.999**step
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5)
+    constant = training.learning_rate_schedule(3e-4, warmup_steps=10)
+    assert float(constant(4)) == pytest.approx(1.5e-4)
+    assert float(constant(10)) == pytest.approx(3e-4)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert float(restored(42)) == float(schedule(42))
+    old = {"learning_rate": 1e-3, "decay": 0.99}
+    assert float(training.PerStepDecay.from_config(old)(0)) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        training.learning_rate_schedule(1e-3, warmup_steps=-1)
+
+
 def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     output = tmp_path / "run"
     command = [

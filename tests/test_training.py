@@ -374,8 +374,8 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     command = [
         sys.executable, "-m", "keras_pixel.cli", "train", "pixelcnn_digits", "--dataset",
         "digits", "--epochs", "4", "--steps-per-epoch", "40", "--batch-size", "16",
-        "--ema", "0.9", "--sample-every", "0", "--num-samples", "2", "--verbose", "2",
-        "--output", str(output), *TINY_DIGITS,
+        "--ema", "0.9", "--warmup-steps", "100", "--sample-every", "0", "--num-samples", "2",
+        "--verbose", "2", "--output", str(output), *TINY_DIGITS,
     ]  # fmt: skip
     first = subprocess.Popen(
         command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -400,6 +400,7 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert "Epoch 3/4" in second.stdout and "Epoch 1/4" not in second.stdout
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["resumed_after_epoch"] == 2 and len(metrics["history"]["loss"]) == 4
+    assert metrics["warmup_steps"] == 100
     assert metrics["train_seconds"] > 0 and "epoch_seconds" not in metrics["history"]
     names = sorted(p.name for p in (output / "checkpoints").iterdir())
     assert names == [f"epoch_{k:04d}.weights.h5" for k in range(1, 5)]

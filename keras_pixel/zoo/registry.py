@@ -378,14 +378,18 @@ def _load_file(model, path, name):
 
 
 def _file_shapes(path):
-    """Sorted shapes of the arrays in a ``.weights.h5`` file."""
+    """Sorted shapes of the model's arrays in a ``.weights.h5`` file (without the
+    optimizer's, which a compiled model's ``save_weights`` adds: the epoch
+    checkpoints of ``keras-pixel train``)."""
     import h5py
 
     shapes = []
     with h5py.File(path, "r") as f:
         f.visititems(
             lambda name, item: (
-                shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None
+                shapes.append(tuple(item.shape))
+                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer/")
+                else None
             )
         )
     return sorted(shapes)

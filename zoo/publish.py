@@ -13,10 +13,7 @@ A run that fine-tunes the published weights (``--weights pretrained``) is
 published with ``--continues``: the card then gives both runs' commands (its
 ``command.txt`` names the first run's ``model.keras``, since ``pretrained``
 changes meaning once it is published), and epochs and training time are their
-sums. A run that starts from another entry's published weights (the
-conditional twin of ``gated_pixelcnn_mnist`` made by ``zoo/add_conditioning.py``)
-is published with ``--continues gated_pixelcnn_mnist``: that entry's commands
-come first.
+sums.
 """
 
 import argparse
@@ -55,15 +52,12 @@ def main():
     parser.add_argument("--notes", default="")
     parser.add_argument(
         "--continues",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="ENTRY",
-        help="the run fine-tunes the entry's published weights (--weights pretrained), or "
-        "ENTRY's: its epochs and seconds add to the published run's, and the card's "
-        "commands are both runs' (the published command first); write this run's "
-        "command.txt with --weights naming the first run's model.keras, since "
-        "'pretrained' changes meaning once this run is published",
+        action="store_true",
+        help="the run fine-tunes the entry's published weights (--weights pretrained): "
+        "its epochs and seconds add to the published run's, and the card's commands are "
+        "both runs' (the published command first); write this run's command.txt with "
+        "--weights naming the first run's model.keras, since 'pretrained' changes meaning "
+        "once this run is published",
     )
     args = parser.parse_args()
 
@@ -91,8 +85,8 @@ def main():
     path = os.path.join(ROOT, "keras_pixel", "zoo", "trained.json")
     trained = json.load(open(path))
     epochs, seconds = metrics["epochs"], metrics["train_seconds"]
-    if args.continues is not None:
-        before = trained[args.continues or name]
+    if args.continues:
+        before = trained[name]
         command = before["command"] + "\n" + command
         epochs, seconds = before["epochs"] + epochs, round(before["train_seconds"] + seconds, 1)
     entry = {

@@ -231,3 +231,7 @@ def test_conditioning_an_unconditional_model_keeps_its_likelihood(monkeypatch):
         target.log_prob(images, labels=np.zeros(4, int)),
         target.log_prob(images, labels=np.ones(4, int)),
     )
+    with pytest.raises(ValueError, match="unconditional"):
+        add_conditioning(target, num_classes=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        add_conditioning(source, num_classes=1)

@@ -32,8 +32,16 @@ def add_conditioning(source, num_classes):
     Returns:
         A ``GatedPixelCNN`` with ``num_classes`` whose ``log_prob(x, labels=y)``
         equals ``source.log_prob(x)`` for every ``y``.
+
+    Raises:
+        ValueError: ``source`` is already conditional, or ``num_classes`` < 2.
     """
     from keras import ops
+
+    if getattr(source, "num_classes", None) or getattr(source, "condition_dim", None):
+        raise ValueError("add_conditioning takes an unconditional model; this one is conditional.")
+    if int(num_classes) != num_classes or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes}.")
 
     config = {**source.get_config(), "num_classes": num_classes}
     for key in ("name", "trainable", "dtype"):
@@ -70,8 +78,6 @@ def main():
     from keras_pixel.images import save_image_grid
 
     source = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
-    if getattr(source, "num_classes", None) or getattr(source, "condition_dim", None):
-        raise SystemExit("add_conditioning takes an unconditional model.")
     target = add_conditioning(source, args.num_classes)
     os.makedirs(args.out_dir, exist_ok=True)
     target.save(os.path.join(args.out_dir, "model.keras"))

@@ -360,6 +360,8 @@ def cmd_train(args):
         model.optimizer.finalize_variable_values(model.trainable_variables)
     _publish_run(args, model, output, test_images, test_labels, labels, sample_seed, {
         "model": args.model,
+        "overrides": _parse_overrides(args.override),
+        "initial_weights": args.weights,
         "dataset": args.dataset,
         "epochs": epochs,
         "resumed_after_epoch": resumed,

@@ -85,6 +85,22 @@ def _weights_arg(args, fresh_by_default=False):
     return args.weights
 
 
+def _initial_weights_sha256(args):
+    """sha256 of the weights a ``train`` run started from, for its record: what
+    ``pretrained`` names changes once a run is published, and a file can be
+    overwritten. None for fresh weights; for a URL, its ``--weights-sha256``."""
+    from keras_pixel import zoo
+
+    weights = _weights_arg(args, fresh_by_default=True)
+    if weights is None:
+        return None
+    if weights == "pretrained":
+        return zoo.get_preset(args.model).trained["sha256"]
+    if os.path.isfile(weights):
+        return zoo.sha256_of(weights)
+    return args.weights_sha256
+
+
 def _load_model(args, fresh_by_default=False):
     from keras_pixel import zoo
 
@@ -362,6 +378,7 @@ def cmd_train(args):
         "model": args.model,
         "overrides": _parse_overrides(args.override),
         "initial_weights": args.weights,
+        "initial_weights_sha256": _initial_weights_sha256(args),
         "dataset": args.dataset,
         "epochs": epochs,
         "resumed_after_epoch": resumed,

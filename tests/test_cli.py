@@ -76,6 +76,22 @@ def test_train_writes_model_samples_and_metrics(trained):
     assert grid.ndim == 2 and grid.shape[0] >= 128
 
 
+def test_a_fine_tune_records_the_weights_it_started_from(trained, tmp_path):
+    from keras_pixel import zoo
+
+    start = str(trained / "model.keras")
+    code = main(
+        ["train", "pixelcnn_digits", "--dataset", "digits", "--epochs", "1",
+         "--steps-per-epoch", "2", "--weights", start, "--output", str(tmp_path),
+         "--num-samples", "1", *TINY]
+    )  # fmt: skip
+    assert code == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["initial_weights"] == start
+    assert metrics["initial_weights_sha256"] == zoo.sha256_of(start)
+    assert metrics["overrides"] == {"num_layers": 1, "filters": 8}
+
+
 def test_a_mixed_precision_run_reports_the_float32_figure_users_will_measure(tmp_path):
     """A run under mixed_bfloat16 is validated in bfloat16; metrics.json's
     test_bits_per_dim is the float32 figure (what zoo.load's float32 model

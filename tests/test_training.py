@@ -402,7 +402,7 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert metrics["resumed_after_epoch"] == 2 and len(metrics["history"]["loss"]) == 4
     assert metrics["warmup_steps"] == 100
     assert metrics["overrides"] == {"num_layers": 1, "filters": 8}
-    assert metrics["initial_weights"] is None
+    assert metrics["initial_weights"] is None and metrics["initial_weights_sha256"] is None
     assert metrics["train_seconds"] > 0 and "epoch_seconds" not in metrics["history"]
     names = sorted(p.name for p in (output / "checkpoints").iterdir())
     assert names == [f"epoch_{k:04d}.weights.h5" for k in range(1, 5)]

@@ -10,7 +10,12 @@ cached in ``--classifier``), then for every shipped MNIST entry draws 100 sample
   with probability >= 0.9 ("digit share"; real test images score about
   0.95-0.99, printed as the baseline);
 * the class-conditional entry: 10 samples per digit, the share classified as the
-  requested digit ("label accuracy");
+  requested digit ("label accuracy"), and, printed below the table, how much
+  the model itself tells the digits apart: the share of the first
+  ``--bayes-images`` real test images whose own label maximizes
+  ``log p(image | label)`` ("Bayes accuracy", a figure free of sampling noise:
+  the likelihood gained by using the label is at most log 10 = 2.3 nats per
+  image, so a model learns it slowly and this figure shows how far it got);
 * binarized entries (``num_values=2``): samples shown to the classifier as
   0/255 images, and the test nats per image from the entry's card.
 
@@ -75,6 +80,17 @@ def verdict(classifier, images):
     return float(np.mean(probs.max(axis=1) >= CONFIDENT)), probs.argmax(axis=1), probs.max(axis=1)
 
 
+def bayes_accuracy(model, images, labels):
+    """Share of ``images`` whose own label maximizes ``log p(image | label)``
+    over the model's ``num_classes`` labels (a uniform prior over labels)."""
+    batch = np.ones(len(images), np.int32)
+    log_probs = np.stack(
+        [np.asarray(model.log_prob(images, labels=k * batch)) for k in range(model.num_classes)],
+        axis=1,
+    )
+    return float(np.mean(log_probs.argmax(axis=1) == labels))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mnist-dir", required=True, help="folder of the MNIST idx files")
@@ -93,13 +109,17 @@ def main():
         "--seeds", type=int, default=1,
         help="batches of 100 samples per entry (seeds 0..N-1; default 1: seed 0 only)",
     )  # fmt: skip
+    parser.add_argument(
+        "--bayes-images", type=int, default=500,
+        help="test images classified by each conditional entry's likelihood (0: skip)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
 
     from common import cpu_name
 
-    from keras_pixel import zoo
+    from keras_pixel import data, zoo
     from keras_pixel.images import save_image_grid
 
     classifier, accuracy, test = train_classifier(args.mnist_dir, args.classifier)
@@ -134,7 +154,14 @@ def main():
             "label accuracy": float(np.mean(accuracies)) if accuracies else None,
             "per seed": (shares, accuracies),
             "sampling s": seconds,
+            "bayes accuracy": None,
         }
+        if model.conditional and model.num_classes == 10 and args.bayes_images > 0:
+            images, test_labels = data.load_mnist_idx(args.mnist_dir, "test")
+            images, test_labels = images[: args.bayes_images], test_labels[: args.bayes_images]
+            if zoo.get_preset(name).train.get("binarize"):
+                images = data.binarize(images, seed=0, num_values=model.num_values)
+            row["bayes accuracy"] = bayes_accuracy(model, images, test_labels)
         rows.append(row)
         if args.grids:
             save_image_grid(
@@ -154,6 +181,12 @@ def main():
             f"| {r['digit share']:.2f} | {fmt(r['label accuracy'], '.2f')} "
             f"| {r['sampling s']:.1f} |"
         )
+    for r in rows:
+        if r["bayes accuracy"] is not None:
+            print(
+                f"\n{r['entry']}: Bayes accuracy {r['bayes accuracy']:.3f} on the first "
+                f"{args.bayes_images} test images (argmax over labels of log p(image | label))"
+            )
     if args.seeds > 1:
         print(f"\nmean over {args.seeds} x {NUM_SAMPLES} samples (seeds 0-{args.seeds - 1}); "
               "sampling s is seed 0's call. Per seed:")  # fmt: skip

@@ -116,6 +116,8 @@ def main():
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.bayes_images < 0:
+        parser.error(f"--bayes-images must be >= 0, got {args.bayes_images}")
 
     from common import cpu_name
 
@@ -129,6 +131,7 @@ def main():
     names = args.entries or [
         n for n in zoo.list_models(pretrained=True) if zoo.get_preset(n).dataset == "mnist"
     ]
+    bayes_test = data.load_mnist_idx(args.mnist_dir, "test")
     rows = []
     for name in names:
         model = zoo.load(name, weights="pretrained")
@@ -157,8 +160,7 @@ def main():
             "bayes accuracy": None,
         }
         if model.conditional and model.num_classes == 10 and args.bayes_images > 0:
-            images, test_labels = data.load_mnist_idx(args.mnist_dir, "test")
-            images, test_labels = images[: args.bayes_images], test_labels[: args.bayes_images]
+            images, test_labels = (part[: args.bayes_images] for part in bayes_test)
             if zoo.get_preset(name).train.get("binarize"):
                 images = data.binarize(images, seed=0, num_values=model.num_values)
             row["bayes accuracy"] = bayes_accuracy(model, images, test_labels)

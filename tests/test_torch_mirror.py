@@ -1,0 +1,80 @@
+"""``zoo/torch_mirror.py`` (the PyTorch mirror used to train zoo entries on a lent
+GPU) gives the Keras model's logits from the same weights, both ways."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from keras_pixel import data  # noqa: E402
+from keras_pixel.models import GatedPixelCNN, PixelCNN  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location(
+    "torch_mirror", os.path.join(ROOT, "zoo", "torch_mirror.py")
+)
+mirror = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mirror)
+
+CASES = [
+    (PixelCNN, "pixelcnn", dict(num_layers=2, filters=8, output_filters=16, num_values=2), None),
+    (PixelCNN, "pixelcnn", dict(num_layers=2, filters=8, output_filters=16, num_values=256), None),
+    (GatedPixelCNN, "gated_pixelcnn", dict(num_layers=3, filters=8, output_filters=16), None),
+    (GatedPixelCNN, "gated_pixelcnn", dict(num_layers=3, filters=8, output_filters=16), 10),
+]
+
+
+def _keras_arrays(model):
+    return {w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights}
+
+
+@pytest.mark.parametrize("keras_cls,family,config,num_classes", CASES)
+def test_mirror_gives_the_keras_logits(keras_cls, family, config, num_classes):
+    extra = {} if num_classes is None else dict(num_classes=num_classes)
+    model = keras_cls(image_shape=(10, 9, 1), **config, **extra)
+    net = mirror.FAMILIES[family](
+        config["num_layers"],
+        config["filters"],
+        config["output_filters"],
+        config.get("num_values", 256),
+        num_classes=num_classes,
+    )
+    arrays = _keras_arrays(model)
+    assert set(arrays) == set(mirror.keras_arrays(net))
+    mirror.load_keras_arrays(net, arrays)
+    rng = np.random.default_rng(0)
+    k = model.num_values
+    images = rng.integers(0, k, (3, 10, 9, 1)).astype("uint8")
+    labels = np.array([0, 3, 9])
+    expected = np.asarray(model((images, labels) if num_classes else images))[..., 0, :]
+    x = torch.from_numpy(images.transpose(0, 3, 1, 2).astype("float32")) * (2.0 / (k - 1)) - 1.0
+    condition = (
+        None
+        if num_classes is None
+        else torch.nn.functional.one_hot(torch.from_numpy(labels), num_classes).float()
+    )
+    got = net(x, condition).detach().numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    back = mirror.keras_arrays(net)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(back[key], value)
+
+
+def test_mirror_binarizes_the_test_set_as_the_package_does():
+    images = np.random.default_rng(1).integers(0, 256, (7, 28, 28, 1)).astype("uint8")
+    np.testing.assert_array_equal(
+        mirror.binarize_test_set(images), data.binarize(images, seed=0, num_values=2)
+    )
+
+
+def test_mirror_refuses_missing_or_misshapen_weights():
+    net = mirror.PixelCNN(1, 4, 8, 2)
+    arrays = mirror.keras_arrays(net)
+    with pytest.raises(ValueError, match="shape"):
+        mirror.load_keras_arrays(net, {**arrays, "head/logits_conv/bias": np.zeros(3)})
+    del arrays["input_conv/kernel"]
+    with pytest.raises(ValueError, match="input_conv/kernel"):
+        mirror.load_keras_arrays(net, arrays)

@@ -1,0 +1,177 @@
+"""Turns a ``zoo/torch_mirror.py`` run into a run folder that ``zoo/publish.py``
+publishes (maintainers' tool).
+
+    python zoo/import_torch.py RUN.npz --name ENTRY --data-dir ../shared/data/mnist --output DIR
+
+``RUN.npz`` and ``RUN.json`` are what the mirror wrote on the GPU machine. The
+entry's registered architecture must be the one the mirror trained (checked
+against ``RUN.json``); every Keras weight is set from the file (a missing,
+extra or misshapen array fails). This writes ``DIR/model.keras``,
+``DIR/samples.png`` (16 samples, seed 0, drawn by the Keras model),
+``DIR/command.txt`` (the mirror's command and this one) and
+``DIR/metrics.json`` (epochs, training seconds and the Keras model's test
+bits/dim), each whole, ``metrics.json`` last.
+
+    python zoo/import_torch.py --to-npz ENTRY OUT.npz
+
+goes the other way: the entry's published weights as an ``.npz`` for
+``torch_mirror.py --init`` (to train a published entry further on the GPU).
+"""
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+import numpy as np
+
+#: Mirror argument -> the entry's config key it must equal.
+ARCHITECTURE = {
+    "num_layers": "num_layers",
+    "filters": "filters",
+    "output_filters": "output_filters",
+    "num_values": "num_values",
+    "num_classes": "num_classes",
+}
+FAMILY = {"pixelcnn": "PixelCNN", "gated_pixelcnn": "GatedPixelCNN"}
+
+
+def mirror_command(args, output, init=None):
+    """The ``zoo/torch_mirror.py`` command line that the run's recorded arguments give."""
+    words = ["python", "zoo/torch_mirror.py"]
+    for key, value in args.items():
+        if value is None or value is False or key in ("mnist_dir", "output", "init"):
+            continue
+        flag = "--" + key.replace("_", "-")
+        words += [flag] if value is True else [flag, str(value)]
+    if init is not None:
+        words += ["--init", init]
+    return shlex.join(words + ["--mnist-dir", "DIR", "--output", output])
+
+
+def export_npz(name, path):
+    """Writes entry ``name``'s published weights to ``path`` in the mirror's layout."""
+    from keras_pixel import zoo
+
+    model = zoo.load(name)
+    np.savez(path, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
+
+
+def main():
+    if sys.argv[1:2] == ["--to-npz"]:
+        export = argparse.ArgumentParser(description="the published weights for --init")
+        export.add_argument("--to-npz", nargs=2, metavar=("ENTRY", "OUT_NPZ"), required=True)
+        return export_npz(*export.parse_args().to_npz)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("npz")
+    parser.add_argument("--name", required=True, help="the zoo entry")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--previous",
+        default=None,
+        help="the .json of the run whose weights this one started from (--init): its "
+        "command comes first on the card and its epochs and seconds add to this run's",
+    )
+    args = parser.parse_args()
+
+    from keras_pixel import data, zoo
+    from keras_pixel.images import save_image_grid
+
+    record = json.load(open(args.npz[: -len(".npz")] + ".json"))
+    if bool(record["args"].get("init")) != bool(args.previous):
+        raise SystemExit("A run started with --init is imported with --previous, and only then.")
+    previous = json.load(open(args.previous)) if args.previous else None
+    if not record.get("finished"):
+        raise SystemExit(f"{args.npz}: the run did not finish (its .json says finished=false).")
+    preset = zoo.get_preset(args.name)
+    trained = record["args"]
+    if type(zoo.load(args.name, weights=None)).__name__ != FAMILY[trained["model"]]:
+        raise SystemExit(f"{args.name} is not a {trained['model']} model.")
+    for key, config_key in ARCHITECTURE.items():
+        want = preset.config.get(config_key, 256 if key == "num_values" else None)
+        if trained[key] != want:
+            raise SystemExit(
+                f"{args.name} has {config_key}={want}; the run trained {trained[key]}."
+            )
+    if bool(trained["binarize"]) != bool(preset.train.get("binarize")):
+        raise SystemExit(f"{args.name}: the run's binarization differs from the entry's recipe.")
+
+    model = zoo.load(args.name, weights=None)
+    arrays = dict(np.load(args.npz))
+    weights = {w.path.split("/", 1)[1]: w for w in model.weights}
+    if set(arrays) != set(weights):
+        raise SystemExit(
+            f"weights differ: missing {sorted(set(weights) - set(arrays))}, "
+            f"extra {sorted(set(arrays) - set(weights))}"
+        )
+    for key, variable in weights.items():
+        if tuple(arrays[key].shape) != tuple(variable.shape):
+            raise SystemExit(f"{key}: {arrays[key].shape} against {tuple(variable.shape)}.")
+        variable.assign(arrays[key])
+
+    os.makedirs(args.output, exist_ok=True)
+    partial = os.path.join(args.output, "model.partial.keras")
+    model.save(partial)
+    os.replace(partial, os.path.join(args.output, "model.keras"))
+
+    images, labels = data.load(preset.dataset, "test", data_dir=args.data_dir)
+    if preset.train.get("binarize"):
+        images = data.binarize(images, seed=0, num_values=model.num_values)
+    test_bpd = model.bits_per_dim(images, labels=labels if model.conditional else None)
+
+    sample_labels = None
+    if model.conditional:
+        sample_labels = [c for c in range(model.num_classes) for _ in range(2)][:16]
+    samples = model.sample(16, seed=0, labels=sample_labels, progress=True)
+    save_image_grid(samples, os.path.join(args.output, "samples.png"), num_values=model.num_values)
+
+    command = mirror_command(trained, "OUT/run")
+    epochs, seconds = record["epochs"], record["train_seconds"]
+    if previous is not None:
+        command = (
+            mirror_command(previous["args"], "OUT/run0")
+            + "\n"
+            + mirror_command(trained, "OUT/run", init="OUT/run0.npz")
+        )
+        epochs, seconds = epochs + previous["epochs"], seconds + previous["train_seconds"]
+    command += "\n" + shlex.join(
+        [
+            "python",
+            "zoo/import_torch.py",
+            "OUT/run.npz",
+            "--name",
+            args.name,
+            "--data-dir",
+            "DIR",
+            "--output",
+            "RUN",
+        ]
+    )
+    with open(os.path.join(args.output, "command.txt"), "w") as f:
+        f.write(command + "\n")
+    metrics = dict(
+        model=args.name,
+        epochs=round(epochs, 1),
+        train_seconds=round(seconds, 1),
+        steps=record["steps"] + (previous["steps"] if previous else 0),
+        test_bits_per_dim=test_bpd,
+        mirror_test_bits_per_dim=record["test_bits_per_dim"],
+        device=record["device"],
+        torch=record["torch"],
+        history=record["history"],
+    )
+    with open(os.path.join(args.output, "metrics.json.tmp"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    os.replace(
+        os.path.join(args.output, "metrics.json.tmp"), os.path.join(args.output, "metrics.json")
+    )
+    print(
+        f"{args.name}: test bits/dim {test_bpd:.4f} in Keras "
+        f"(the mirror measured {record['test_bits_per_dim']:.4f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

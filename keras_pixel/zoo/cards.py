@@ -73,16 +73,15 @@ def render_card(name):
             "| weights | none trained yet: `zoo.load(name)` warns and builds it with fresh "
             "weights (`weights=None` asks for them without the warning) |"
         )
-    lines += [
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        train,
-        evaluate,
-        "```",
-        "",
-    ]
+    lines += ["", "## Reproduce", "", "```bash", train, evaluate]
+    if not train.startswith("keras-pixel train"):
+        data = DATA_ARGS.get(preset.dataset, f"--dataset {preset.dataset}")
+        lines += [
+            "# trained outside Keras (above); to train it further in Keras (docs/fine-tuning.md):",
+            f"keras-pixel train {name} --weights pretrained {data} --learning-rate 2e-4 "
+            f"--warmup-steps 300 --output runs/{name}_ft",
+        ]
+    lines += ["```", ""]
     if preset.has_weights:
         lines += [
             "`DIR` holds the MNIST idx files. " + trained.get("notes", ""),

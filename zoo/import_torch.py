@@ -26,14 +26,10 @@ import sys
 
 import numpy as np
 
-#: Mirror argument -> the entry's config key it must equal.
-ARCHITECTURE = {
-    "num_layers": "num_layers",
-    "filters": "filters",
-    "output_filters": "output_filters",
-    "num_values": "num_values",
-    "num_classes": "num_classes",
-}
+#: The mirror's architecture arguments, each equal to the entry's config key of that name.
+ARCHITECTURE = ("num_layers", "filters", "output_filters", "num_values", "num_classes")
+#: The kernel sizes the mirror builds (those of the Keras families' defaults).
+MIRROR_KERNELS = {"kernel_size": 3, "first_kernel_size": 7}
 FAMILY = {"pixelcnn": "PixelCNN", "gated_pixelcnn": "GatedPixelCNN"}
 
 
@@ -87,18 +83,19 @@ def main():
         raise SystemExit(f"{args.npz}: the run did not finish (its .json says finished=false).")
     preset = zoo.get_preset(args.name)
     trained = record["args"]
-    if type(zoo.load(args.name, weights=None)).__name__ != FAMILY[trained["model"]]:
+    model = zoo.load(args.name, weights=None)
+    if type(model).__name__ != FAMILY[trained["model"]]:
         raise SystemExit(f"{args.name} is not a {trained['model']} model.")
-    for key, config_key in ARCHITECTURE.items():
-        want = preset.config.get(config_key, 256 if key == "num_values" else None)
+    for key in ARCHITECTURE:
+        want = preset.config.get(key, 256 if key == "num_values" else None)
         if trained[key] != want:
-            raise SystemExit(
-                f"{args.name} has {config_key}={want}; the run trained {trained[key]}."
-            )
+            raise SystemExit(f"{args.name} has {key}={want}; the run trained {trained[key]}.")
+    for key, size in MIRROR_KERNELS.items():
+        if preset.config.get(key, size) != size:
+            raise SystemExit(f"{args.name} has {key}={preset.config[key]}; the mirror uses {size}.")
     if bool(trained["binarize"]) != bool(preset.train.get("binarize")):
         raise SystemExit(f"{args.name}: the run's binarization differs from the entry's recipe.")
 
-    model = zoo.load(args.name, weights=None)
     arrays = dict(np.load(args.npz))
     weights = {w.path.split("/", 1)[1]: w for w in model.weights}
     if set(arrays) != set(weights):

@@ -295,8 +295,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="path prefix of the .npz and .json")
     args = parser.parse_args()
-    if args.binarize and args.num_values != 2:
-        parser.error("--binarize needs --num-values 2")
+    if args.binarize != (args.num_values == 2) or args.num_values not in (2, 256):
+        parser.error("MNIST is modelled with --num-values 256, or 2 with --binarize")
 
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -354,9 +354,9 @@ def main():
                 )
         swap_in_average()
         nats_per_subpixel = total / n
-        return nats_per_subpixel / math.log(2.0), nats_per_subpixel * 784
+        return nats_per_subpixel / math.log(2.0), nats_per_subpixel * test_x[0].numel()
 
-    def batch(step):
+    def batch():
         idx = torch.randint(0, train_x.shape[0], (args.batch_size,), device=device)
         images = train_x[idx]
         if args.binarize:
@@ -411,7 +411,7 @@ def main():
             lr = args.learning_rate * decay ** (step - args.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        images, labels = batch(step)
+        images, labels = batch()
         loss = nll(model, images, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -110,8 +110,8 @@ class ResidualBlock(nn.Module):
         return x + self.expand(F.relu(h))
 
 
-class PixelCNN(nn.Module):
-    """``[B, 1, H, W]`` images scaled to [-1, 1] -> logits ``[B, K, H, W]``."""
+class _Network(nn.Module):
+    """The arguments both families take, as the Keras models name them."""
 
     def __init__(
         self,
@@ -124,6 +124,17 @@ class PixelCNN(nn.Module):
         num_classes=None,
     ):
         super().__init__()
+        self.build_layers(
+            num_layers, filters, output_filters, num_values, kernel_size, first_kernel_size,
+            num_classes,
+        )  # fmt: skip
+
+
+class PixelCNN(_Network):
+    """``[B, 1, H, W]`` images scaled to [-1, 1] -> logits ``[B, K, H, W]``."""
+
+    def build_layers(self, num_layers, filters, output_filters, num_values, kernel_size,
+                     first_kernel_size, num_classes):  # fmt: skip
         if num_classes is not None:
             raise ValueError("PixelCNN takes no conditioning.")
         self.input_conv = MaskedConv2d(1, 2 * filters, first_kernel_size, "A")
@@ -169,21 +180,12 @@ class GatedBlock(nn.Module):
         return _gate(v_pre), (h_out if self.first else h_out + h)
 
 
-class GatedPixelCNN(nn.Module):
+class GatedPixelCNN(_Network):
     """``[B, 1, H, W]`` images scaled to [-1, 1] (and one-hot labels) -> logits
     ``[B, K, H, W]``."""
 
-    def __init__(
-        self,
-        num_layers,
-        filters,
-        output_filters,
-        num_values,
-        kernel_size=3,
-        first_kernel_size=7,
-        num_classes=None,
-    ):
-        super().__init__()
+    def build_layers(self, num_layers, filters, output_filters, num_values, kernel_size,
+                     first_kernel_size, num_classes):  # fmt: skip
         self.blocks = nn.ModuleList(
             GatedBlock(
                 1 if i == 0 else filters,

@@ -54,6 +54,106 @@ def export_npz(name, path):
     np.savez(path, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
 
 
+def import_run(npz, name, data_dir, output, previous_json=None):
+    """Sets zoo entry ``name``'s Keras weights from the mirror run ``npz`` (its
+    record beside it, ``.json``) and writes the run folder ``output``; returns
+    the ``metrics.json`` written. ``previous_json``: the record of the run that
+    ``--init`` started from. Raises ``ValueError`` if the run does not fit the
+    entry."""
+    from keras_pixel import data, zoo
+    from keras_pixel.images import save_image_grid
+
+    record = json.load(open(npz[: -len(".npz")] + ".json"))
+    if bool(record["args"].get("init")) != bool(previous_json):
+        raise ValueError("A run started with --init is imported with --previous, and only then.")
+    previous = json.load(open(previous_json)) if previous_json else None
+    if not record.get("finished"):
+        raise ValueError(f"{npz}: the run did not finish (its .json says finished=false).")
+    preset = zoo.get_preset(name)
+    trained = record["args"]
+    model = zoo.load(name, weights=None)
+    if type(model).__name__ != FAMILY[trained["model"]]:
+        raise ValueError(f"{name} is not a {trained['model']} model.")
+    for key in ARCHITECTURE:
+        want = preset.config.get(key, 256 if key == "num_values" else None)
+        if trained[key] != want:
+            raise ValueError(f"{name} has {key}={want}; the run trained {trained[key]}.")
+    for key, size in MIRROR_KERNELS.items():
+        if preset.config.get(key, size) != size:
+            raise ValueError(f"{name} has {key}={preset.config[key]}; the mirror uses {size}.")
+    if bool(trained["binarize"]) != bool(preset.train.get("binarize")):
+        raise ValueError(f"{name}: the run's binarization differs from the entry's recipe.")
+
+    arrays = dict(np.load(npz))
+    weights = {w.path.split("/", 1)[1]: w for w in model.weights}
+    if set(arrays) != set(weights):
+        raise ValueError(
+            f"weights differ: missing {sorted(set(weights) - set(arrays))}, "
+            f"extra {sorted(set(arrays) - set(weights))}"
+        )
+    for key, variable in weights.items():
+        if tuple(arrays[key].shape) != tuple(variable.shape):
+            raise ValueError(f"{key}: {arrays[key].shape} against {tuple(variable.shape)}.")
+        variable.assign(arrays[key])
+
+    os.makedirs(output, exist_ok=True)
+    partial = os.path.join(output, "model.partial.keras")
+    model.save(partial)
+    os.replace(partial, os.path.join(output, "model.keras"))
+
+    images, labels = data.load(preset.dataset, "test", data_dir=data_dir)
+    if preset.train.get("binarize"):
+        images = data.binarize(images, seed=0, num_values=model.num_values)
+    test_bpd = model.bits_per_dim(images, labels=labels if model.conditional else None)
+
+    sample_labels = None
+    if model.conditional:
+        sample_labels = [c for c in range(model.num_classes) for _ in range(2)][:16]
+    samples = model.sample(16, seed=0, labels=sample_labels, progress=True)
+    save_image_grid(samples, os.path.join(output, "samples.png"), num_values=model.num_values)
+
+    command = mirror_command(trained, "OUT/run")
+    epochs, seconds = record["epochs"], record["train_seconds"]
+    if previous is not None:
+        command = (
+            mirror_command(previous["args"], "OUT/run0")
+            + "\n"
+            + mirror_command(trained, "OUT/run", init="OUT/run0.npz")
+        )
+        epochs, seconds = epochs + previous["epochs"], seconds + previous["train_seconds"]
+    command += "\n" + shlex.join(
+        [
+            "python",
+            "zoo/import_torch.py",
+            "OUT/run.npz",
+            "--name",
+            name,
+            "--data-dir",
+            "DIR",
+            "--output",
+            "RUN",
+        ]
+        + (["--previous", "OUT/run0.json"] if previous is not None else [])
+    )
+    with open(os.path.join(output, "command.txt"), "w") as f:
+        f.write(command + "\n")
+    metrics = dict(
+        model=name,
+        epochs=round(epochs, 1),
+        train_seconds=round(seconds, 1),
+        steps=record["steps"] + (previous["steps"] if previous else 0),
+        test_bits_per_dim=test_bpd,
+        mirror_test_bits_per_dim=record["test_bits_per_dim"],
+        device=record["device"],
+        torch=record["torch"],
+        history=record["history"],
+    )
+    with open(os.path.join(output, "metrics.json.tmp"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    os.replace(os.path.join(output, "metrics.json.tmp"), os.path.join(output, "metrics.json"))
+    return metrics
+
+
 def main():
     if sys.argv[1:2] == ["--to-npz"]:
         export = argparse.ArgumentParser(description="the published weights for --init")
@@ -71,102 +171,13 @@ def main():
         "command comes first on the card and its epochs and seconds add to this run's",
     )
     args = parser.parse_args()
-
-    from keras_pixel import data, zoo
-    from keras_pixel.images import save_image_grid
-
-    record = json.load(open(args.npz[: -len(".npz")] + ".json"))
-    if bool(record["args"].get("init")) != bool(args.previous):
-        raise SystemExit("A run started with --init is imported with --previous, and only then.")
-    previous = json.load(open(args.previous)) if args.previous else None
-    if not record.get("finished"):
-        raise SystemExit(f"{args.npz}: the run did not finish (its .json says finished=false).")
-    preset = zoo.get_preset(args.name)
-    trained = record["args"]
-    model = zoo.load(args.name, weights=None)
-    if type(model).__name__ != FAMILY[trained["model"]]:
-        raise SystemExit(f"{args.name} is not a {trained['model']} model.")
-    for key in ARCHITECTURE:
-        want = preset.config.get(key, 256 if key == "num_values" else None)
-        if trained[key] != want:
-            raise SystemExit(f"{args.name} has {key}={want}; the run trained {trained[key]}.")
-    for key, size in MIRROR_KERNELS.items():
-        if preset.config.get(key, size) != size:
-            raise SystemExit(f"{args.name} has {key}={preset.config[key]}; the mirror uses {size}.")
-    if bool(trained["binarize"]) != bool(preset.train.get("binarize")):
-        raise SystemExit(f"{args.name}: the run's binarization differs from the entry's recipe.")
-
-    arrays = dict(np.load(args.npz))
-    weights = {w.path.split("/", 1)[1]: w for w in model.weights}
-    if set(arrays) != set(weights):
-        raise SystemExit(
-            f"weights differ: missing {sorted(set(weights) - set(arrays))}, "
-            f"extra {sorted(set(arrays) - set(weights))}"
-        )
-    for key, variable in weights.items():
-        if tuple(arrays[key].shape) != tuple(variable.shape):
-            raise SystemExit(f"{key}: {arrays[key].shape} against {tuple(variable.shape)}.")
-        variable.assign(arrays[key])
-
-    os.makedirs(args.output, exist_ok=True)
-    partial = os.path.join(args.output, "model.partial.keras")
-    model.save(partial)
-    os.replace(partial, os.path.join(args.output, "model.keras"))
-
-    images, labels = data.load(preset.dataset, "test", data_dir=args.data_dir)
-    if preset.train.get("binarize"):
-        images = data.binarize(images, seed=0, num_values=model.num_values)
-    test_bpd = model.bits_per_dim(images, labels=labels if model.conditional else None)
-
-    sample_labels = None
-    if model.conditional:
-        sample_labels = [c for c in range(model.num_classes) for _ in range(2)][:16]
-    samples = model.sample(16, seed=0, labels=sample_labels, progress=True)
-    save_image_grid(samples, os.path.join(args.output, "samples.png"), num_values=model.num_values)
-
-    command = mirror_command(trained, "OUT/run")
-    epochs, seconds = record["epochs"], record["train_seconds"]
-    if previous is not None:
-        command = (
-            mirror_command(previous["args"], "OUT/run0")
-            + "\n"
-            + mirror_command(trained, "OUT/run", init="OUT/run0.npz")
-        )
-        epochs, seconds = epochs + previous["epochs"], seconds + previous["train_seconds"]
-    command += "\n" + shlex.join(
-        [
-            "python",
-            "zoo/import_torch.py",
-            "OUT/run.npz",
-            "--name",
-            args.name,
-            "--data-dir",
-            "DIR",
-            "--output",
-            "RUN",
-        ]
-    )
-    with open(os.path.join(args.output, "command.txt"), "w") as f:
-        f.write(command + "\n")
-    metrics = dict(
-        model=args.name,
-        epochs=round(epochs, 1),
-        train_seconds=round(seconds, 1),
-        steps=record["steps"] + (previous["steps"] if previous else 0),
-        test_bits_per_dim=test_bpd,
-        mirror_test_bits_per_dim=record["test_bits_per_dim"],
-        device=record["device"],
-        torch=record["torch"],
-        history=record["history"],
-    )
-    with open(os.path.join(args.output, "metrics.json.tmp"), "w") as f:
-        json.dump(metrics, f, indent=1)
-    os.replace(
-        os.path.join(args.output, "metrics.json.tmp"), os.path.join(args.output, "metrics.json")
-    )
+    try:
+        metrics = import_run(args.npz, args.name, args.data_dir, args.output, args.previous)
+    except ValueError as error:
+        raise SystemExit(f"import_torch: {error}") from None
     print(
-        f"{args.name}: test bits/dim {test_bpd:.4f} in Keras "
-        f"(the mirror measured {record['test_bits_per_dim']:.4f})"
+        f"{args.name}: test bits/dim {metrics['test_bits_per_dim']:.4f} in Keras "
+        f"(the mirror measured {metrics['mirror_test_bits_per_dim']:.4f})"
     )
 
 

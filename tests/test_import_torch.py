@@ -1,0 +1,94 @@
+"""``zoo/import_torch.py``: a ``zoo/torch_mirror.py`` run becomes a zoo entry's
+Keras weights and a run folder for ``zoo/publish.py``, or is refused. Needs no
+torch: the run is written here as the mirror writes it."""
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+from keras_pixel import data, zoo
+from keras_pixel.zoo import registry
+
+NAME = "pixelcnn_binarized_mnist"
+SMALL = dict(image_shape=(28, 28, 1), num_layers=1, filters=4, output_filters=8, num_values=2)
+
+
+@pytest.fixture
+def importer(monkeypatch):
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
+    small = dataclasses.replace(zoo.get_preset(NAME), config=SMALL, trained=None)
+    monkeypatch.setitem(registry._REGISTRY, NAME, small)
+    import import_torch
+
+    return import_torch
+
+
+def _mirror_run(tmp_path, model, stem="run", **overrides):
+    """Writes ``model``'s weights and a finished record as the mirror would."""
+    arrays = {w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights}
+    np.savez(tmp_path / f"{stem}.npz", **arrays)
+    args = dict(
+        model="pixelcnn", num_layers=1, filters=4, output_filters=8, num_values=2,
+        num_classes=None, binarize=True, mnist_dir="x", seconds=5.0, batch_size=128,
+        learning_rate=1e-3, warmup_steps=200, final_lr_fraction=0.02, ema=0.9995,
+        init=None, seed=0, output="x",
+    )  # fmt: skip
+    args.update(overrides)
+    record = dict(
+        args=args, steps=300, train_seconds=12.5, epochs=0.64, finished=True,
+        test_bits_per_dim=0.5, test_nats=270.0, history=[], device="NVIDIA H200",
+        torch="2.11.0",
+    )  # fmt: skip
+    (tmp_path / f"{stem}.json").write_text(json.dumps(record))
+    return tmp_path / f"{stem}.npz"
+
+
+def test_import_sets_every_weight_and_writes_a_publishable_run(importer, tmp_path, mnist_dir):
+    source = zoo.load(NAME, weights=None)
+    rng = np.random.default_rng(0)
+    source.set_weights([rng.normal(0, 0.2, w.shape).astype("float32") for w in source.weights])
+    first = _mirror_run(tmp_path, source, stem="run0")
+    npz = _mirror_run(tmp_path, source, init="cond0.npz", seconds=3.0)
+    out = tmp_path / "folder"
+    metrics = importer.import_run(
+        str(npz), NAME, str(mnist_dir), str(out), previous_json=str(first)[:-4] + ".json"
+    )
+    model = keras.saving.load_model(out / "model.keras", compile=False)
+    for a, b in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    images, _ = data.load("mnist", "test", data_dir=str(mnist_dir))
+    expected = source.bits_per_dim(data.binarize(images, seed=0, num_values=2))
+    assert metrics["test_bits_per_dim"] == pytest.approx(expected, rel=1e-6)
+    assert json.loads((out / "metrics.json").read_text())["model"] == NAME
+    assert metrics["epochs"] == 1.3 and metrics["train_seconds"] == 25.0
+    commands = (out / "command.txt").read_text().splitlines()
+    assert commands[0].startswith("python zoo/torch_mirror.py --model pixelcnn")
+    assert "--init OUT/run0.npz" in commands[1] and "--seconds 3.0" in commands[1]
+    assert commands[2].endswith("--previous OUT/run0.json")
+    assert (out / "samples.png").stat().st_size > 0
+
+
+def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
+    model = zoo.load(NAME, weights=None)
+    out = str(tmp_path / "out")
+    with pytest.raises(ValueError, match="num_layers=1; the run trained 2"):
+        importer.import_run(str(_mirror_run(tmp_path, model, num_layers=2)), NAME, "x", out)
+    with pytest.raises(ValueError, match="binarization"):
+        importer.import_run(str(_mirror_run(tmp_path, model, binarize=False)), NAME, "x", out)
+    with pytest.raises(ValueError, match="--previous"):
+        importer.import_run(str(_mirror_run(tmp_path, model, init="a.npz")), NAME, "x", out)
+    npz = _mirror_run(tmp_path, model)
+    arrays = dict(np.load(npz))
+    del arrays["head/logits_conv/bias"]
+    np.savez(npz, **arrays)
+    with pytest.raises(ValueError, match=r"missing \['head/logits_conv/bias'\]"):
+        importer.import_run(str(npz), NAME, "x", out)
+    record = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**record, "finished": False}))
+    with pytest.raises(ValueError, match="did not finish"):
+        importer.import_run(str(npz), NAME, "x", out)
+    assert not (tmp_path / "out").exists()

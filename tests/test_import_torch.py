@@ -72,6 +72,14 @@ def test_import_sets_every_weight_and_writes_a_publishable_run(importer, tmp_pat
     assert (out / "samples.png").stat().st_size > 0
 
 
+def test_a_run_from_the_published_weights_names_their_export(importer, tmp_path, mnist_dir):
+    npz = _mirror_run(tmp_path, zoo.load(NAME, weights=None), init="published.npz")
+    importer.import_run(str(npz), NAME, str(mnist_dir), str(tmp_path / "out"))
+    commands = (tmp_path / "out" / "command.txt").read_text().splitlines()
+    assert commands[0] == f"python zoo/import_torch.py --to-npz {NAME} OUT/{NAME}.npz"
+    assert f"--init OUT/{NAME}.npz" in commands[1]
+
+
 def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
     model = zoo.load(NAME, weights=None)
     out = str(tmp_path / "out")
@@ -80,7 +88,7 @@ def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
     with pytest.raises(ValueError, match="binarization"):
         importer.import_run(str(_mirror_run(tmp_path, model, binarize=False)), NAME, "x", out)
     with pytest.raises(ValueError, match="--previous"):
-        importer.import_run(str(_mirror_run(tmp_path, model, init="a.npz")), NAME, "x", out)
+        importer.import_run(str(_mirror_run(tmp_path, model)), NAME, "x", out, str(tmp_path / "a"))
     npz = _mirror_run(tmp_path, model)
     arrays = dict(np.load(npz))
     del arrays["head/logits_conv/bias"]

@@ -10,7 +10,11 @@ extra or misshapen array fails). This writes ``DIR/model.keras``,
 ``DIR/samples.png`` (16 samples, seed 0, drawn by the Keras model),
 ``DIR/command.txt`` (the mirror's command and this one) and
 ``DIR/metrics.json`` (epochs, training seconds and the Keras model's test
-bits/dim), each whole, ``metrics.json`` last.
+bits/dim), each whole, ``metrics.json`` last. A run that started (``--init``)
+from an earlier mirror run is imported with ``--previous RUN0.json``: the
+commands chain and epochs and seconds add up. One that started from the
+entry's published weights (``--to-npz`` below) is imported without it and
+published with ``zoo/publish.py --continues``, which adds the published run's.
 
     python zoo/import_torch.py --to-npz ENTRY OUT.npz
 
@@ -64,8 +68,8 @@ def import_run(npz, name, data_dir, output, previous_json=None):
     from keras_pixel.images import save_image_grid
 
     record = json.load(open(npz[: -len(".npz")] + ".json"))
-    if bool(record["args"].get("init")) != bool(previous_json):
-        raise ValueError("A run started with --init is imported with --previous, and only then.")
+    if previous_json and not record["args"].get("init"):
+        raise ValueError("--previous names the run that --init started from; this run has none.")
     previous = json.load(open(previous_json)) if previous_json else None
     if not record.get("finished"):
         raise ValueError(f"{npz}: the run did not finish (its .json says finished=false).")
@@ -121,6 +125,12 @@ def import_run(npz, name, data_dir, output, previous_json=None):
             + mirror_command(trained, "OUT/run", init="OUT/run0.npz")
         )
         epochs, seconds = epochs + previous["epochs"], seconds + previous["train_seconds"]
+    elif trained.get("init"):
+        command = (
+            shlex.join(["python", "zoo/import_torch.py", "--to-npz", name, f"OUT/{name}.npz"])
+            + "\n"
+            + mirror_command(trained, "OUT/run", init=f"OUT/{name}.npz")
+        )
     command += "\n" + shlex.join(
         [
             "python",

@@ -100,3 +100,9 @@ def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
     with pytest.raises(ValueError, match="did not finish"):
         importer.import_run(str(npz), NAME, "x", out)
     assert not (tmp_path / "out").exists()
+
+
+def test_export_for_init_refuses_an_entry_without_weights(importer, tmp_path):
+    with pytest.raises(ValueError, match="No pretrained weights"):
+        importer.export_npz("pixelcnn_cifar", tmp_path / "x.npz")
+    assert not (tmp_path / "x.npz").exists()

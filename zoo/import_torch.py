@@ -54,7 +54,7 @@ def export_npz(name, path):
     """Writes entry ``name``'s published weights to ``path`` in the mirror's layout."""
     from keras_pixel import zoo
 
-    model = zoo.load(name)
+    model = zoo.load(name, weights="pretrained")
     np.savez(path, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
 
 

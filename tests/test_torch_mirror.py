@@ -2,6 +2,7 @@
 GPU) gives the Keras model's logits from the same weights, both ways."""
 
 import importlib.util
+import json
 import os
 
 import numpy as np
@@ -78,3 +79,26 @@ def test_mirror_refuses_missing_or_misshapen_weights():
     del arrays["input_conv/kernel"]
     with pytest.raises(ValueError, match="input_conv/kernel"):
         mirror.load_keras_arrays(net, arrays)
+
+
+def test_mirror_trains_on_mnist_and_writes_keras_weights(mnist_dir, tmp_path, monkeypatch):
+    """A whole (tiny) run: 300 steps, then the record says finished with a test
+    figure below the untrained 8 bits/dim, and the weights fit the Keras model."""
+    out = str(tmp_path / "run")
+    argv = ["torch_mirror.py", "--model", "gated_pixelcnn", "--num-layers", "1"]
+    argv += ["--filters", "4", "--output-filters", "8", "--num-classes", "10"]
+    argv += ["--mnist-dir", str(mnist_dir), "--seconds", "1", "--batch-size", "8"]
+    argv += ["--output", out]
+    monkeypatch.setattr("sys.argv", argv)
+    mirror.main()
+    record = json.load(open(out + ".json"))
+    assert record["finished"] and record["steps"] == 300
+    assert record["args"]["precision"] == "bfloat16"
+    assert record["device"].startswith("cpu")
+    assert 0.0 < record["test_bits_per_dim"] < 7.0
+    keras_model = GatedPixelCNN(
+        image_shape=(28, 28, 1), num_layers=1, filters=4, output_filters=8, num_classes=10
+    )
+    arrays = dict(np.load(out + ".npz"))
+    assert set(arrays) == set(_keras_arrays(keras_model))
+    assert not (tmp_path / "run.partial.npz").exists()

@@ -34,6 +34,12 @@ path) and ``OUT/NAME.json`` (steps, seconds, validation history). The run is
 sized by time: after 100 timed steps the total step count is fixed from the
 measured speed, and the learning rate decays per step to
 ``final_lr_fraction`` of its peak over exactly that many steps.
+
+The network runs under bfloat16 autocast (``--precision``; the loss is
+float32) on the GPU and on the CPU alike: on a CPU with AMX the mirror trains
+the conditional Gated PixelCNN entry 3.0x faster than Keras at batch 64, 4.4x
+with ``--compile`` (``benchmarks/bench_torch_mirror.py``), so the zoo's runs on
+such a CPU use it too.
 """
 
 import argparse
@@ -277,6 +283,18 @@ def binarize_test_set(images):
     return np.where(rng.random(images.shape) < images / 255.0, 1, 0).astype(np.uint8)
 
 
+def device_name(device):
+    """The GPU's name, or the CPU's model name (``/proc/cpuinfo``)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"cpu: {names[0]} ({len(names)} threads)" if names else "cpu"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(FAMILIES), required=True)
@@ -295,6 +313,16 @@ def main():
     parser.add_argument("--ema", type=float, default=0.9995)
     parser.add_argument("--init", default=None, help="start from this run's .npz (fine-tuning)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision",
+        choices=("bfloat16", "float32"),
+        default="bfloat16",
+        help="autocast dtype of the network (the loss is float32); bfloat16 pays on GPUs "
+        "and on CPUs with AMX",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the network for training steps"
+    )
     parser.add_argument("--output", required=True, help="path prefix of the .npz and .json")
     args = parser.parse_args()
     if args.binarize != (args.num_values == 2) or args.num_values not in (2, 256):
@@ -315,6 +343,7 @@ def main():
     if args.init:
         load_keras_arrays(model, dict(np.load(args.init)))
     model = model.to(device).to(memory_format=torch.channels_last)
+    train_net = torch.compile(model) if args.compile else model
     params = list(model.parameters())
     ema = [p.detach().clone() for p in params]
     optimizer = torch.optim.Adam(
@@ -337,7 +366,9 @@ def main():
     def nll(net, images, labels):
         """Mean nats per subpixel of integer ``images`` ``[B, 1, H, W]``."""
         x = (images.float() * scale - 1.0).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=args.precision == "bfloat16"
+        ):
             logits = net(x, condition(labels))
         return F.cross_entropy(logits.float(), images[:, 0])
 
@@ -387,7 +418,7 @@ def main():
             test_bits_per_dim=bpd,
             test_nats=nats,
             history=history,
-            device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+            device=device_name(device),
             torch=torch.__version__,
         )
         with open(args.output + ".partial.json", "w") as f:
@@ -414,7 +445,7 @@ def main():
         for group in optimizer.param_groups:
             group["lr"] = lr
         images, labels = batch()
-        loss = nll(model, images, labels)
+        loss = nll(train_net, images, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

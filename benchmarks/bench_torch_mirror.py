@@ -20,8 +20,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "zoo")]
 
+import import_torch  # noqa: E402
 from common import cpu_name, run_worker, worker_main  # noqa: E402
 
 MIRROR_FAMILY = {"PixelCNN": "pixelcnn", "GatedPixelCNN": "gated_pixelcnn"}
@@ -29,9 +30,6 @@ MIRROR_FAMILY = {"PixelCNN": "pixelcnn", "GatedPixelCNN": "gated_pixelcnn"}
 
 def worker_mirror(family, config, batch_size, steps, precision, compiled):
     import torch
-    from torch.nn import functional as F
-
-    sys.path.insert(0, os.path.join(HERE, "..", "zoo"))
     import torch_mirror
 
     torch.manual_seed(0)
@@ -44,18 +42,12 @@ def worker_mirror(family, config, batch_size, steps, precision, compiled):
     ).to(memory_format=torch.channels_last)
     net = torch.compile(model) if compiled else model
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    k = config["num_values"]
+    k, classes = config["num_values"], config["num_classes"]
     images = torch.randint(0, k, (batch_size, 1, 28, 28))
-    labels = None
-    if config["num_classes"]:
-        labels = F.one_hot(torch.arange(batch_size) % config["num_classes"], config["num_classes"])
-        labels = labels.float()
+    labels = torch.arange(batch_size) % (classes or 1)
 
     def step():
-        x = (images.float() * (2.0 / (k - 1)) - 1.0).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-            logits = net(x, labels)
-        loss = F.cross_entropy(logits.float(), images[:, 0])
+        loss = torch_mirror.mean_nll(net, images, labels, k, classes, precision)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -90,10 +82,7 @@ def main():
     family = MIRROR_FAMILY.get(family_name)
     if family is None:
         parser.error(f"{args.entry} is a {family_name}; the mirror has {sorted(MIRROR_FAMILY)}")
-    config = {
-        key: preset.config.get(key, 256 if key == "num_values" else None)
-        for key in ("num_layers", "filters", "output_filters", "num_values", "num_classes")
-    }
+    config = import_torch.mirror_config(preset)
     print(f"# {args.entry}, batch {args.batch}, {args.steps} timed steps; {cpu_name()}, "
           f"{os.cpu_count()} logical CPUs")  # fmt: skip
     print("| framework | precision | compiled | train images/s | vs Keras float32 | warm-up s |")

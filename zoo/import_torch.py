@@ -58,6 +58,13 @@ def export_npz(name, path):
     np.savez(path, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
 
 
+def mirror_config(preset):
+    """The mirror's architecture arguments (:data:`ARCHITECTURE`) of ``preset``."""
+    return {
+        key: preset.config.get(key, 256 if key == "num_values" else None) for key in ARCHITECTURE
+    }
+
+
 def import_run(npz, name, data_dir, output, previous_json=None):
     """Sets zoo entry ``name``'s Keras weights from the mirror run ``npz`` (its
     record beside it, ``.json``) and writes the run folder ``output``; returns
@@ -78,8 +85,7 @@ def import_run(npz, name, data_dir, output, previous_json=None):
     model = zoo.load(name, weights=None)
     if type(model).__name__ != FAMILY[trained["model"]]:
         raise ValueError(f"{name} is not a {trained['model']} model.")
-    for key in ARCHITECTURE:
-        want = preset.config.get(key, 256 if key == "num_values" else None)
+    for key, want in mirror_config(preset).items():
         if trained[key] != want:
             raise ValueError(f"{name} has {key}={want}; the run trained {trained[key]}.")
     for key, size in MIRROR_KERNELS.items():

@@ -283,6 +283,17 @@ def binarize_test_set(images):
     return np.where(rng.random(images.shape) < images / 255.0, 1, 0).astype(np.uint8)
 
 
+def mean_nll(net, images, labels, num_values, num_classes=None, precision="bfloat16"):
+    """Mean nats per subpixel of integer ``images`` ``[B, 1, H, W]`` in
+    ``[0, num_values)`` under ``net`` (``labels`` ``[B]`` integers, or None),
+    with the network under ``precision`` autocast and the loss in float32."""
+    x = images.float() * (2.0 / (num_values - 1)) - 1.0
+    condition = None if num_classes is None else F.one_hot(labels, num_classes).float()
+    with torch.autocast(images.device.type, torch.bfloat16, enabled=precision == "bfloat16"):
+        logits = net(x.contiguous(memory_format=torch.channels_last), condition)
+    return F.cross_entropy(logits.float(), images[:, 0])
+
+
 def device_name(device):
     """The GPU's name, or the CPU's model name (``/proc/cpuinfo``)."""
     if device.type == "cuda":
@@ -358,19 +369,9 @@ def main():
     train_y = torch.from_numpy(train_y.astype(np.int64)).to(device)
     test_x = torch.from_numpy(test_x.copy()).to(device).permute(0, 3, 1, 2).long()
     test_y = torch.from_numpy(test_y.astype(np.int64)).to(device)
-    scale = 2.0 / (args.num_values - 1)
-
-    def condition(labels):
-        return None if args.num_classes is None else F.one_hot(labels, args.num_classes).float()
 
     def nll(net, images, labels):
-        """Mean nats per subpixel of integer ``images`` ``[B, 1, H, W]``."""
-        x = (images.float() * scale - 1.0).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(
-            device.type, dtype=torch.bfloat16, enabled=args.precision == "bfloat16"
-        ):
-            logits = net(x, condition(labels))
-        return F.cross_entropy(logits.float(), images[:, 0])
+        return mean_nll(net, images, labels, args.num_values, args.num_classes, args.precision)
 
     def swap_in_average():
         with torch.no_grad():

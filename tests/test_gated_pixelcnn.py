@@ -206,14 +206,14 @@ def test_samples_follow_their_labels(trained_conditional):
 
 
 def test_conditioning_an_unconditional_model_keeps_its_likelihood(monkeypatch):
-    """``zoo/add_conditioning.py``: the class-conditional twin of a trained
+    """``zoo/conditioning.py``'s ``add_conditioning``: the class-conditional twin of a trained
     unconditional model starts with zero label projections, so it gives the
     unconditional likelihood for every label, and a step of training on labels
     makes the label matter."""
     import pathlib
 
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
-    from add_conditioning import add_conditioning
+    from conditioning import add_conditioning
 
     source = GatedPixelCNN(image_shape=(6, 6, 1), num_layers=2, filters=8, output_filters=16)
     rng = np.random.default_rng(0)
@@ -235,3 +235,41 @@ def test_conditioning_an_unconditional_model_keeps_its_likelihood(monkeypatch):
         add_conditioning(target, num_classes=3)
     with pytest.raises(ValueError, match="num_classes"):
         add_conditioning(source, num_classes=1)
+
+
+@pytest.mark.parametrize("class_weights", [None, [0.5, 0.2, 0.3]])
+def test_removing_conditioning_keeps_the_mean_label_likelihood(monkeypatch, class_weights):
+    """``zoo/conditioning.py``'s ``remove_conditioning``: the unconditional twin
+    of a conditional model computes that model fed the soft label
+    ``class_weights`` (checked against a ``condition_dim`` model holding the same
+    weights), holds no label projections, and refuses what it cannot turn."""
+    import pathlib
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
+    from conditioning import remove_conditioning
+
+    architecture = dict(image_shape=(6, 6, 1), num_layers=2, filters=8, output_filters=16)
+    source = GatedPixelCNN(num_classes=3, **architecture)
+    rng = np.random.default_rng(0)
+    source.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in source.weights])
+    soft = GatedPixelCNN(condition_dim=3, **architecture)
+    soft.set_weights(source.get_weights())
+    images = rng.integers(0, 256, (4, 6, 6, 1)).astype(np.uint8)
+
+    target = remove_conditioning(source, class_weights)
+    assert target.num_classes is None and target.condition_dim is None
+    assert len(target.weights) == len(source.weights) - 4
+    assert not any("_condition/" in w.path for w in target.weights)
+    mean_label = np.full((4, 3), 1 / 3) if class_weights is None else np.tile(class_weights, (4, 1))
+    expected = soft.log_prob(images, labels=mean_label.astype("float32"))
+    np.testing.assert_allclose(target.log_prob(images), expected, rtol=1e-5)
+    for label in range(3):
+        hard = source.log_prob(images, labels=np.full(4, label))
+        assert np.abs(hard - expected).max() > 1e-2
+
+    with pytest.raises(ValueError, match="class-conditional"):
+        remove_conditioning(target)
+    with pytest.raises(ValueError, match="class_weights"):
+        remove_conditioning(source, [0.5, 0.6, 0.0])
+    with pytest.raises(ValueError, match="class_weights"):
+        remove_conditioning(source, [1.0, 0.0])

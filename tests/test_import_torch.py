@@ -80,6 +80,40 @@ def test_a_run_from_the_published_weights_names_their_export(importer, tmp_path,
     assert f"--init OUT/{NAME}.npz" in commands[1]
 
 
+def test_a_run_from_another_entrys_unconditional_twin_names_that_export(
+    importer, tmp_path, mnist_dir
+):
+    source = "gated_pixelcnn_mnist_conditional"
+    npz = _mirror_run(tmp_path, zoo.load(NAME, weights=None), init="twin.npz")
+    importer.import_run(
+        str(npz), NAME, str(mnist_dir), str(tmp_path / "out"), init_entry=source, unconditional=True
+    )
+    commands = (tmp_path / "out" / "command.txt").read_text().splitlines()
+    assert commands[0] == (
+        f"python zoo/import_torch.py --to-npz {source} OUT/{source}.npz --unconditional"
+    )
+    assert f"--init OUT/{source}.npz" in commands[1]
+    assert commands[2].endswith(f"--from {source} --unconditional")
+
+
+def test_export_for_init_makes_a_conditional_entry_unconditional(importer, tmp_path):
+    source = "gated_pixelcnn_mnist_conditional"
+    importer.export_npz(source, tmp_path / "twin.npz", unconditional=True)
+    arrays = dict(np.load(tmp_path / "twin.npz"))
+    twin = zoo.get_preset(source).build(num_classes=None)
+    assert set(arrays) == {w.path.split("/", 1)[1] for w in twin.weights}
+    published = zoo.load(source)
+    kept = {w.path.split("/", 1)[1]: np.asarray(w) for w in published.weights}
+    np.testing.assert_array_equal(arrays["block_3/v_to_h/kernel"], kept["block_3/v_to_h/kernel"])
+    np.testing.assert_allclose(
+        arrays["block_3/vertical/bias"],
+        kept["block_3/vertical/bias"] + kept["block_3/v_condition/kernel"].mean(0),
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="class-conditional"):
+        importer.export_npz("pixelcnn_mnist", tmp_path / "x.npz", unconditional=True)
+
+
 def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
     model = zoo.load(NAME, weights=None)
     out = str(tmp_path / "out")
@@ -89,6 +123,8 @@ def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
         importer.import_run(str(_mirror_run(tmp_path, model, binarize=False)), NAME, "x", out)
     with pytest.raises(ValueError, match="--previous"):
         importer.import_run(str(_mirror_run(tmp_path, model)), NAME, "x", out, str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="--from and --unconditional"):
+        importer.import_run(str(_mirror_run(tmp_path, model)), NAME, "x", out, unconditional=True)
     npz = _mirror_run(tmp_path, model)
     arrays = dict(np.load(npz))
     del arrays["head/logits_conv/bias"]

@@ -16,10 +16,14 @@ commands chain and epochs and seconds add up. One that started from the
 entry's published weights (``--to-npz`` below) is imported without it and
 published with ``zoo/publish.py --continues``, which adds the published run's.
 
-    python zoo/import_torch.py --to-npz ENTRY OUT.npz
+    python zoo/import_torch.py --to-npz ENTRY OUT.npz [--unconditional]
 
 goes the other way: the entry's published weights as an ``.npz`` for
-``torch_mirror.py --init`` (to train a published entry further on the GPU).
+``torch_mirror.py --init`` (to train a published entry further).
+``--unconditional`` first turns a class-conditional entry into its
+unconditional twin (``zoo/conditioning.py``'s ``remove_conditioning``: the
+mean label's projections folded into the biases), the start of an
+unconditional run that draws on the conditional entry's training.
 """
 
 import argparse
@@ -50,11 +54,16 @@ def mirror_command(args, output, init=None):
     return shlex.join(words + ["--mnist-dir", "DIR", "--output", output])
 
 
-def export_npz(name, path):
-    """Writes entry ``name``'s published weights to ``path`` in the mirror's layout."""
+def export_npz(name, path, unconditional=False):
+    """Writes entry ``name``'s published weights to ``path`` in the mirror's layout
+    (those of its unconditional twin with ``unconditional``)."""
     from keras_pixel import zoo
 
     model = zoo.load(name, weights="pretrained")
+    if unconditional:
+        from conditioning import remove_conditioning
+
+        model = remove_conditioning(model)
     np.savez(path, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
 
 
@@ -65,18 +74,27 @@ def mirror_config(preset):
     }
 
 
-def import_run(npz, name, data_dir, output, previous_json=None):
+def import_run(
+    npz, name, data_dir, output, previous_json=None, init_entry=None, unconditional=False
+):
     """Sets zoo entry ``name``'s Keras weights from the mirror run ``npz`` (its
     record beside it, ``.json``) and writes the run folder ``output``; returns
     the ``metrics.json`` written. ``previous_json``: the record of the run that
-    ``--init`` started from. Raises ``ValueError`` if the run does not fit the
-    entry."""
+    ``--init`` started from. A run that started from published weights
+    (``--to-npz``) started from ``name``'s unless ``init_entry`` names another
+    entry; ``unconditional``: they were exported with ``--unconditional``.
+    Raises ``ValueError`` if the run does not fit the entry."""
     from keras_pixel import data, zoo
     from keras_pixel.images import save_image_grid
 
     record = json.load(open(npz[: -len(".npz")] + ".json"))
     if previous_json and not record["args"].get("init"):
         raise ValueError("--previous names the run that --init started from; this run has none.")
+    if (init_entry or unconditional) and (previous_json or not record["args"].get("init")):
+        raise ValueError(
+            "--from and --unconditional name the published weights that --init started "
+            "from; this run started from " + ("another run." if previous_json else "scratch.")
+        )
     previous = json.load(open(previous_json)) if previous_json else None
     if not record.get("finished"):
         raise ValueError(f"{npz}: the run did not finish (its .json says finished=false).")
@@ -132,10 +150,12 @@ def import_run(npz, name, data_dir, output, previous_json=None):
         )
         epochs, seconds = epochs + previous["epochs"], seconds + previous["train_seconds"]
     elif trained.get("init"):
+        source = init_entry or name
+        export = ["python", "zoo/import_torch.py", "--to-npz", source, f"OUT/{source}.npz"]
         command = (
-            shlex.join(["python", "zoo/import_torch.py", "--to-npz", name, f"OUT/{name}.npz"])
+            shlex.join(export + (["--unconditional"] if unconditional else []))
             + "\n"
-            + mirror_command(trained, "OUT/run", init=f"OUT/{name}.npz")
+            + mirror_command(trained, "OUT/run", init=f"OUT/{source}.npz")
         )
     command += "\n" + shlex.join(
         [
@@ -150,6 +170,8 @@ def import_run(npz, name, data_dir, output, previous_json=None):
             "RUN",
         ]
         + (["--previous", "OUT/run0.json"] if previous is not None else [])
+        + (["--from", init_entry] if init_entry else [])
+        + (["--unconditional"] if unconditional else [])
     )
     with open(os.path.join(output, "command.txt"), "w") as f:
         f.write(command + "\n")
@@ -174,7 +196,16 @@ def main():
     if sys.argv[1:2] == ["--to-npz"]:
         export = argparse.ArgumentParser(description="the published weights for --init")
         export.add_argument("--to-npz", nargs=2, metavar=("ENTRY", "OUT_NPZ"), required=True)
-        return export_npz(*export.parse_args().to_npz)
+        export.add_argument(
+            "--unconditional",
+            action="store_true",
+            help="the unconditional twin of a class-conditional entry",
+        )
+        export_args = export.parse_args()
+        try:
+            return export_npz(*export_args.to_npz, unconditional=export_args.unconditional)
+        except ValueError as error:
+            raise SystemExit(f"import_torch: {error}") from None
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("npz")
     parser.add_argument("--name", required=True, help="the zoo entry")
@@ -186,9 +217,29 @@ def main():
         help="the .json of the run whose weights this one started from (--init): its "
         "command comes first on the card and its epochs and seconds add to this run's",
     )
+    parser.add_argument(
+        "--from",
+        dest="init_entry",
+        default=None,
+        help="the entry whose published weights --init started from (--to-npz), when it "
+        "is not --name; publish with zoo/publish.py --continues that entry",
+    )
+    parser.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="--init started from --to-npz ... --unconditional",
+    )
     args = parser.parse_args()
     try:
-        metrics = import_run(args.npz, args.name, args.data_dir, args.output, args.previous)
+        metrics = import_run(
+            args.npz,
+            args.name,
+            args.data_dir,
+            args.output,
+            args.previous,
+            init_entry=args.init_entry,
+            unconditional=args.unconditional,
+        )
     except ValueError as error:
         raise SystemExit(f"import_torch: {error}") from None
     print(

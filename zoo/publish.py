@@ -13,7 +13,9 @@ A run that fine-tunes the published weights (``--weights pretrained``) is
 published with ``--continues``: the card then gives both runs' commands (its
 ``command.txt`` names the first run's ``model.keras``, since ``pretrained``
 changes meaning once it is published), and epochs and training time are their
-sums.
+sums. ``--continues ENTRY`` does the same for a run that started from another
+entry's published weights (``zoo/import_torch.py --to-npz ENTRY --unconditional``:
+an unconditional entry trained on from a conditional one).
 """
 
 import argparse
@@ -52,8 +54,12 @@ def main():
     parser.add_argument("--notes", default="")
     parser.add_argument(
         "--continues",
-        action="store_true",
-        help="the run fine-tunes the entry's published weights (--weights pretrained): "
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="ENTRY",
+        help="the run fine-tunes the entry's published weights (--weights pretrained), or "
+        "those of the entry named here (e.g. a conditional entry's, made unconditional): "
         "its epochs and seconds add to the published run's, and the card's commands are "
         "both runs' (the published command first); write this run's command.txt with "
         "--weights naming the first run's model.keras, since 'pretrained' changes meaning "
@@ -67,6 +73,11 @@ def main():
 
     metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
     name = metrics["model"]
+    path = os.path.join(ROOT, "keras_pixel", "zoo", "trained.json")
+    trained = json.load(open(path))
+    continued = name if args.continues is True else args.continues
+    if continued and continued not in trained:
+        raise SystemExit(f"publish: --continues {continued}: that entry has no published run.")
     model = zoo.load(name, weights=None)
     source = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
     model.set_weights(source.get_weights())
@@ -82,11 +93,9 @@ def main():
     )
     binarized = zoo.get_preset(name).train.get("binarize", False)
     command = open(os.path.join(args.run_dir, "command.txt")).read().strip()
-    path = os.path.join(ROOT, "keras_pixel", "zoo", "trained.json")
-    trained = json.load(open(path))
     epochs, seconds = metrics["epochs"], metrics["train_seconds"]
     if args.continues:
-        before = trained[name]
+        before = trained[continued]
         command = before["command"] + "\n" + command
         epochs, seconds = before["epochs"] + epochs, round(before["train_seconds"] + seconds, 1)
     entry = {

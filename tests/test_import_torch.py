@@ -99,6 +99,7 @@ def test_a_run_from_another_entrys_unconditional_twin_names_that_export(
 def test_export_for_init_makes_a_conditional_entry_unconditional(importer, tmp_path):
     source = "gated_pixelcnn_mnist_conditional"
     importer.export_npz(source, tmp_path / "twin.npz", unconditional=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["twin.npz"]
     arrays = dict(np.load(tmp_path / "twin.npz"))
     twin = zoo.get_preset(source).build(num_classes=None)
     assert set(arrays) == {w.path.split("/", 1)[1] for w in twin.weights}

@@ -56,7 +56,8 @@ def mirror_command(args, output, init=None):
 
 def export_npz(name, path, unconditional=False):
     """Writes entry ``name``'s published weights to ``path`` in the mirror's layout
-    (those of its unconditional twin with ``unconditional``)."""
+    (those of its unconditional twin with ``unconditional``), whole or not at all
+    (a temporary name, then a rename) and at exactly ``path``."""
     from keras_pixel import zoo
 
     model = zoo.load(name, weights="pretrained")
@@ -64,7 +65,10 @@ def export_npz(name, path, unconditional=False):
         from conditioning import remove_conditioning
 
         model = remove_conditioning(model)
-    np.savez(path, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
+    partial = f"{path}.partial"
+    with open(partial, "wb") as f:
+        np.savez(f, **{w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights})
+    os.replace(partial, path)
 
 
 def mirror_config(preset):

@@ -115,6 +115,49 @@ def test_export_for_init_makes_a_conditional_entry_unconditional(importer, tmp_p
         importer.export_npz("pixelcnn_mnist", tmp_path / "x.npz", unconditional=True)
 
 
+def test_export_for_init_takes_a_saved_model(importer, tmp_path):
+    model = zoo.load("gated_pixelcnn_mnist_conditional")
+    model.save(tmp_path / "model.keras")
+    importer.export_npz(str(tmp_path / "model.keras"), tmp_path / "run.npz")
+    arrays = dict(np.load(tmp_path / "run.npz"))
+    expected = {w.path.split("/", 1)[1]: np.asarray(w) for w in model.weights}
+    assert set(arrays) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(arrays[key], value)
+    with pytest.raises(ValueError, match="no such saved model"):
+        importer.export_npz(str(tmp_path / "missing.keras"), tmp_path / "x.npz")
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_publish_chains_an_export_to_the_model_the_published_run_wrote(monkeypatch):
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
+    import publish
+
+    source = "gated_pixelcnn_mnist_conditional"
+    before = (
+        "python zoo/torch_mirror.py --output OUT/run\n"
+        "python zoo/import_torch.py OUT/run.npz --output RUN"
+    )
+    command = (
+        f"python zoo/import_torch.py --to-npz {source} OUT/{source}.npz --unconditional\n"
+        f"python zoo/torch_mirror.py --init OUT/{source}.npz --output OUT/run"
+    )
+    lines = publish.chain(before, command, source).splitlines()
+    assert lines[:2] == before.splitlines()
+    assert lines[2] == (
+        f"python zoo/import_torch.py --to-npz RUN/model.keras OUT/{source}.npz --unconditional"
+    )
+    assert lines[3] == command.splitlines()[1]
+    keras_run = "keras-pixel train x --weights pretrained --output runs/x_ft"
+    assert publish.chain(keras_run, command, source).splitlines()[1].split()[3] == (
+        "runs/x_ft/model.keras"
+    )
+    fine_tune = "keras-pixel train x --weights runs/x/model.keras --output runs/y"
+    assert publish.chain(keras_run, fine_tune, "x") == keras_run + "\n" + fine_tune
+    with pytest.raises(ValueError, match="do not end by writing a model"):
+        publish.chain("keras-pixel evaluate x", command, source)
+
+
 def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
     model = zoo.load(NAME, weights=None)
     out = str(tmp_path / "out")

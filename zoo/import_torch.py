@@ -16,10 +16,14 @@ commands chain and epochs and seconds add up. One that started from the
 entry's published weights (``--to-npz`` below) is imported without it and
 published with ``zoo/publish.py --continues``, which adds the published run's.
 
-    python zoo/import_torch.py --to-npz ENTRY OUT.npz [--unconditional]
+    python zoo/import_torch.py --to-npz ENTRY|MODEL.keras OUT.npz [--unconditional]
 
-goes the other way: the entry's published weights as an ``.npz`` for
-``torch_mirror.py --init`` (to train a published entry further).
+goes the other way: the entry's published weights (or a saved model's, such as
+an earlier import's ``DIR/model.keras``) as an ``.npz`` for
+``torch_mirror.py --init`` (to train a published entry further). On a card,
+``zoo/publish.py --continues`` names the model that the lines before wrote
+(``RUN/model.keras``) in place of the entry, whose published weights change
+with every later publish.
 ``--unconditional`` first turns a class-conditional entry into its
 unconditional twin (``zoo/conditioning.py``'s ``remove_conditioning``: the
 mean label's projections folded into the biases), the start of an
@@ -54,13 +58,21 @@ def mirror_command(args, output, init=None):
     return shlex.join(words + ["--mnist-dir", "DIR", "--output", output])
 
 
-def export_npz(name, path, unconditional=False):
-    """Writes entry ``name``'s published weights to ``path`` in the mirror's layout
-    (those of its unconditional twin with ``unconditional``), whole or not at all
-    (a temporary name, then a rename) and at exactly ``path``."""
+def export_npz(source, path, unconditional=False):
+    """Writes the weights of ``source`` (a zoo entry's name: its published
+    weights; or a path ending in ``.keras``: that saved model's) to ``path`` in
+    the mirror's layout (those of its unconditional twin with ``unconditional``),
+    whole or not at all (a temporary name, then a rename) and at exactly ``path``."""
     from keras_pixel import zoo
 
-    model = zoo.load(name, weights="pretrained")
+    if str(source).endswith(".keras"):
+        import keras
+
+        if not os.path.isfile(source):
+            raise ValueError(f"{source}: no such saved model.")
+        model = keras.saving.load_model(source, compile=False)
+    else:
+        model = zoo.load(source, weights="pretrained")
     if unconditional:
         from conditioning import remove_conditioning
 
@@ -199,7 +211,9 @@ def import_run(
 def main():
     if sys.argv[1:2] == ["--to-npz"]:
         export = argparse.ArgumentParser(description="the published weights for --init")
-        export.add_argument("--to-npz", nargs=2, metavar=("ENTRY", "OUT_NPZ"), required=True)
+        export.add_argument(
+            "--to-npz", nargs=2, metavar=("ENTRY_OR_MODEL_KERAS", "OUT_NPZ"), required=True
+        )
         export.add_argument(
             "--unconditional",
             action="store_true",

@@ -15,17 +15,42 @@ published with ``--continues``: the card then gives both runs' commands (its
 changes meaning once it is published), and epochs and training time are their
 sums. ``--continues ENTRY`` does the same for a run that started from another
 entry's published weights (``zoo/import_torch.py --to-npz ENTRY --unconditional``:
-an unconditional entry trained on from a conditional one).
+an unconditional entry trained on from a conditional one). In the chained
+commands, ``--to-npz ENTRY`` becomes ``--to-npz OUTPUT/model.keras``, the model
+that the published run's last command wrote: the entry's name would mean its
+weights at the time the card is read, which a later publish changes.
 """
 
 import argparse
 import json
 import math
 import os
+import shlex
 import shutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLICE = 1000
+
+
+def chain(before, command, entry):
+    """The card's commands for a run that continued ``entry``'s published run:
+    ``before`` (that run's commands), then ``command`` (this run's), whose
+    ``--to-npz ENTRY`` now names the model that ``before``'s last line wrote
+    (``--output DIR``: ``DIR/model.keras``)."""
+    last = shlex.split(before.strip().splitlines()[-1])
+    lines = []
+    for line in command.splitlines():
+        words = shlex.split(line)
+        if "--to-npz" in words[:-1] and words[words.index("--to-npz") + 1] == entry:
+            if "--output" not in last[:-1]:
+                raise ValueError(
+                    f"{entry}'s published commands do not end by writing a model (--output)."
+                )
+            model = last[last.index("--output") + 1].rstrip("/") + "/model.keras"
+            words[words.index("--to-npz") + 1] = model
+            line = shlex.join(words)
+        lines.append(line)
+    return before.strip() + "\n" + "\n".join(lines)
 
 
 def test_data(name, data_dir):
@@ -96,7 +121,10 @@ def main():
     epochs, seconds = metrics["epochs"], metrics["train_seconds"]
     if args.continues:
         before = trained[continued]
-        command = before["command"] + "\n" + command
+        try:
+            command = chain(before["command"], command, continued)
+        except ValueError as error:
+            raise SystemExit(f"publish: {error}") from None
         epochs, seconds = before["epochs"] + epochs, round(before["train_seconds"] + seconds, 1)
     entry = {
         "weights": weights,

@@ -4,10 +4,12 @@
 
 ``RUN_DIR`` is what ``keras-pixel train NAME ... --output RUN_DIR`` wrote
 (``model.keras``, ``metrics.json``, ``samples.png``, and ``command.txt`` holding
-the exact training command). This writes the weights into the package
-(``keras_pixel/zoo/weights/NAME.weights.h5``), measures the test set and the
-fixed slice the tests check, records it all in ``keras_pixel/zoo/trained.json``
-and copies the samples to ``zoo/NAME.png``; then re-render the cards and the
+the exact training command). This measures the test set and the fixed slice
+the tests check, then writes the weights into the package
+(``keras_pixel/zoo/weights/NAME.weights.h5``) and records it all in
+``keras_pixel/zoo/trained.json`` (each under a temporary name first, so that a
+failure before the end leaves the published entry as it was), and copies the
+samples to ``zoo/NAME.png``; then re-render the cards and the
 README's table with ``python -m keras_pixel.zoo.cards zoo/ --readme README.md``.
 A run that fine-tunes the published weights (``--weights pretrained``) is
 published with ``--continues``: the card then gives both runs' commands (its
@@ -103,20 +105,6 @@ def main():
     continued = name if args.continues is True else args.continues
     if continued and continued not in trained:
         raise SystemExit(f"publish: --continues {continued}: that entry has no published run.")
-    model = zoo.load(name, weights=None)
-    source = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
-    model.set_weights(source.get_weights())
-    weights_dir = os.path.join(ROOT, "keras_pixel", "zoo", "weights")
-    os.makedirs(weights_dir, exist_ok=True)
-    weights = f"{name}.weights.h5"
-    model.save_weights(os.path.join(weights_dir, weights))
-
-    images, labels = test_data(name, args.data_dir)
-    bpd, nats = measure(model, images, labels)
-    slice_bpd, slice_nats = measure(
-        model, images[:SLICE], None if labels is None else labels[:SLICE]
-    )
-    binarized = zoo.get_preset(name).train.get("binarize", False)
     command = open(os.path.join(args.run_dir, "command.txt")).read().strip()
     epochs, seconds = metrics["epochs"], metrics["train_seconds"]
     if args.continues:
@@ -126,9 +114,23 @@ def main():
         except ValueError as error:
             raise SystemExit(f"publish: {error}") from None
         epochs, seconds = before["epochs"] + epochs, round(before["train_seconds"] + seconds, 1)
+    model = zoo.load(name, weights=None)
+    source = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
+    model.set_weights(source.get_weights())
+    weights_dir = os.path.join(ROOT, "keras_pixel", "zoo", "weights")
+    os.makedirs(weights_dir, exist_ok=True)
+    weights = f"{name}.weights.h5"
+    images, labels = test_data(name, args.data_dir)
+    bpd, nats = measure(model, images, labels)
+    slice_bpd, slice_nats = measure(
+        model, images[:SLICE], None if labels is None else labels[:SLICE]
+    )
+    partial = os.path.join(weights_dir, f"{name}.partial.weights.h5")
+    model.save_weights(partial)
+    binarized = zoo.get_preset(name).train.get("binarize", False)
     entry = {
         "weights": weights,
-        "sha256": zoo.sha256_of(os.path.join(weights_dir, weights)),
+        "sha256": zoo.sha256_of(partial),
         "parameters": int(model.count_params()),
         "command": command,
         "evaluate_command": f"keras-pixel evaluate {name} --weights pretrained "
@@ -149,6 +151,7 @@ def main():
     with open(path + ".tmp", "w") as f:
         json.dump(trained, f, indent=2, sort_keys=True)
         f.write("\n")
+    os.replace(partial, os.path.join(weights_dir, weights))
     os.replace(path + ".tmp", path)
     shutil.copy(os.path.join(args.run_dir, "samples.png"), os.path.join(ROOT, "zoo", f"{name}.png"))
     print(json.dumps({name: entry}, indent=2))

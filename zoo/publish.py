@@ -125,34 +125,40 @@ def main():
     slice_bpd, slice_nats = measure(
         model, images[:SLICE], None if labels is None else labels[:SLICE]
     )
+    # The package's data glob (weights/*.weights.h5) would ship a stray partial file.
     partial = os.path.join(weights_dir, f"{name}.partial.weights.h5")
-    model.save_weights(partial)
-    binarized = zoo.get_preset(name).train.get("binarize", False)
-    entry = {
-        "weights": weights,
-        "sha256": zoo.sha256_of(partial),
-        "parameters": int(model.count_params()),
-        "command": command,
-        "evaluate_command": f"keras-pixel evaluate {name} --weights pretrained "
-        "--dataset mnist --data-dir DIR",
-        "test_bits_per_dim": round(bpd, 4),
-        "test_nats": round(nats, 2) if binarized else None,
-        "slice": {
-            "images": SLICE,
-            "bits_per_dim": round(slice_bpd, 5),
-            "nats": round(slice_nats, 3),
-        },
-        "train_seconds": seconds,
-        "epochs": epochs,
-        "hardware": args.hardware,
-        "notes": args.notes,
-    }
-    trained[name] = entry
-    with open(path + ".tmp", "w") as f:
-        json.dump(trained, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(partial, os.path.join(weights_dir, weights))
-    os.replace(path + ".tmp", path)
+    try:
+        model.save_weights(partial)
+        binarized = zoo.get_preset(name).train.get("binarize", False)
+        entry = {
+            "weights": weights,
+            "sha256": zoo.sha256_of(partial),
+            "parameters": int(model.count_params()),
+            "command": command,
+            "evaluate_command": f"keras-pixel evaluate {name} --weights pretrained "
+            "--dataset mnist --data-dir DIR",
+            "test_bits_per_dim": round(bpd, 4),
+            "test_nats": round(nats, 2) if binarized else None,
+            "slice": {
+                "images": SLICE,
+                "bits_per_dim": round(slice_bpd, 5),
+                "nats": round(slice_nats, 3),
+            },
+            "train_seconds": seconds,
+            "epochs": epochs,
+            "hardware": args.hardware,
+            "notes": args.notes,
+        }
+        trained[name] = entry
+        with open(path + ".tmp", "w") as f:
+            json.dump(trained, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(partial, os.path.join(weights_dir, weights))
+        os.replace(path + ".tmp", path)
+    finally:
+        for leftover in (partial, path + ".tmp"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
     shutil.copy(os.path.join(args.run_dir, "samples.png"), os.path.join(ROOT, "zoo", f"{name}.png"))
     print(json.dumps({name: entry}, indent=2))
 

@@ -81,6 +81,14 @@ def test_mirror_refuses_missing_or_misshapen_weights():
         mirror.load_keras_arrays(net, arrays)
 
 
+def test_auto_precision_is_bfloat16_only_where_it_pays():
+    assert mirror.default_precision("cuda", cpu_flags=set()) == "bfloat16"
+    assert mirror.default_precision("cpu", cpu_flags={"avx2", "amx_bf16", "amx_tile"}) == "bfloat16"
+    assert mirror.default_precision("cpu", cpu_flags={"avx2", "fma"}) == "float32"
+    assert mirror.default_precision("cpu", cpu_flags={"avx512f", "avx512_bf16"}) == "float32"
+    assert mirror.default_precision("cpu") in ("bfloat16", "float32")
+
+
 def test_mirror_trains_on_mnist_and_writes_keras_weights(mnist_dir, tmp_path, monkeypatch):
     """A whole (tiny) run: 300 steps, then the record says finished with a test
     figure below the untrained 8 bits/dim, and the weights fit the Keras model."""
@@ -93,7 +101,7 @@ def test_mirror_trains_on_mnist_and_writes_keras_weights(mnist_dir, tmp_path, mo
     mirror.main()
     record = json.load(open(out + ".json"))
     assert record["finished"] and record["steps"] == 300
-    assert record["args"]["precision"] == "bfloat16"
+    assert record["args"]["precision"] == mirror.default_precision("cpu")
     assert record["device"].startswith("cpu")
     assert 0.0 < record["test_bits_per_dim"] < 7.0
     keras_model = GatedPixelCNN(

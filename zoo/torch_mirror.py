@@ -35,11 +35,13 @@ sized by time: after 100 timed steps the total step count is fixed from the
 measured speed, and the learning rate decays per step to
 ``final_lr_fraction`` of its peak over exactly that many steps.
 
-The network runs under bfloat16 autocast (``--precision``; the loss is
-float32) on the GPU and on the CPU alike: on a CPU with AMX the mirror trains
+The network runs under bfloat16 autocast on a GPU and on a CPU with AMX, in
+float32 elsewhere (``--precision``, ``auto`` by default: ``default_precision``;
+the loss is float32 in every case). On a CPU with AMX the bfloat16 mirror trains
 the conditional Gated PixelCNN entry 3.0x faster than Keras at batch 64, 4.4x
-with ``--compile`` (``benchmarks/bench_torch_mirror.py``), so the zoo's runs on
-such a CPU use it too.
+with ``--compile``; on an AVX2-only CPU bfloat16 autocast is emulated and the
+step is ~10x slower than in float32, where the mirror is 1.46x Keras with
+``--compile`` (``benchmarks/bench_torch_mirror.py``, benchmarks/README.md).
 """
 
 import argparse
@@ -306,6 +308,35 @@ def device_name(device):
     return f"cpu: {names[0]} ({len(names)} threads)" if names else "cpu"
 
 
+def default_precision(device_type, cpu_flags=None):
+    """The autocast dtype that ``--precision auto`` picks: ``"bfloat16"`` on a
+    GPU and on a CPU with AMX (``amx_bf16`` among ``cpu_flags``, by default
+    those of ``/proc/cpuinfo``), ``"float32"`` on any other CPU.
+
+    Measured by ``benchmarks/bench_torch_mirror.py`` (conditional Gated
+    PixelCNN, batch 64, ``--compile``): bfloat16 is 3.0x float32 on a 2-core
+    Intel Xeon with AMX, 0.10x on a 2-core AVX2-only AMD EPYC. A CPU with
+    AVX512_BF16 but no AMX is unmeasured and keeps float32."""
+    if device_type != "cpu":
+        return "bfloat16"
+    if cpu_flags is None:
+        cpu_flags = _cpu_flags()
+    return "bfloat16" if "amx_bf16" in cpu_flags else "float32"
+
+
+def _cpu_flags():
+    """The ``flags`` of ``/proc/cpuinfo``'s first processor (empty where it
+    cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(FAMILIES), required=True)
@@ -326,10 +357,10 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--precision",
-        choices=("bfloat16", "float32"),
-        default="bfloat16",
-        help="autocast dtype of the network (the loss is float32); bfloat16 pays on GPUs "
-        "and on CPUs with AMX",
+        choices=("auto", "bfloat16", "float32"),
+        default="auto",
+        help="autocast dtype of the network (the loss is float32); auto: bfloat16 on a GPU "
+        "and on a CPU with AMX, float32 elsewhere (recorded resolved)",
     )
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the network for training steps"
@@ -341,6 +372,8 @@ def main():
 
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.precision == "auto":
+        args.precision = default_precision(device.type)
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True

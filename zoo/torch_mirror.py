@@ -314,7 +314,7 @@ def default_precision(device_type, cpu_flags=None):
     those of ``/proc/cpuinfo``), ``"float32"`` on any other CPU.
 
     Measured by ``benchmarks/bench_torch_mirror.py`` (conditional Gated
-    PixelCNN, batch 64, ``--compile``): bfloat16 is 3.0x float32 on a 2-core
+    PixelCNN, batch 64, ``--compile``): bfloat16 is 2.8x float32 on a 2-core
     Intel Xeon with AMX, 0.10x on a 2-core AVX2-only AMD EPYC. A CPU with
     AVX512_BF16 but no AMX is unmeasured and keeps float32."""
     if device_type != "cpu":

@@ -158,6 +158,15 @@ def test_publish_chains_an_export_to_the_model_the_published_run_wrote(monkeypat
         publish.chain("keras-pixel evaluate x", command, source)
 
 
+
+def test_publish_adds_a_continued_run_as_the_card_prints_it(monkeypatch):
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
+    import publish
+
+    epochs, seconds = publish.add_runs({"epochs": 41.6, "train_seconds": 20453.2}, 1.2, 5250.4)
+    assert (repr(epochs), repr(seconds)) == ("42.8", "25703.6")
+
+
 def test_import_refuses_a_run_that_does_not_fit_the_entry(importer, tmp_path):
     model = zoo.load(NAME, weights=None)
     out = str(tmp_path / "out")

@@ -158,8 +158,7 @@ def test_publish_chains_an_export_to_the_model_the_published_run_wrote(monkeypat
         publish.chain("keras-pixel evaluate x", command, source)
 
 
-
-def test_publish_adds_a_continued_run_as_the_card_prints_it(monkeypatch):
+def test_publish_adds_a_continued_run_rounded_to_one_decimal(monkeypatch):
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "zoo"))
     import publish
 

@@ -69,8 +69,9 @@ def test_data(name, data_dir):
 
 def add_runs(before, epochs, seconds):
     """``(epochs, seconds)`` of the published run ``before`` and a run that
-    continued it, rounded to one decimal as the cards print them (a bare sum
-    such as 41.6 + 1.2 would land in ``trained.json`` as 42.800000000000004)."""
+    continued it, rounded to one decimal as ``import_torch.py`` rounds a run's
+    (a bare sum such as 41.6 + 1.2 would land in ``trained.json`` as
+    42.800000000000004)."""
     return round(before["epochs"] + epochs, 1), round(before["train_seconds"] + seconds, 1)
 
 

@@ -511,9 +511,10 @@ def _sample_from_cache(args, seed):
     """`sample` with a cached sampler for this request, without building the
     model: ``(samples, num_values, grid layout)``, or None when there is none
     (or it cannot be read: it is then removed). The same images as
-    ``model.sample``. A sampler compiled ahead of time for ``--num`` images
-    (:mod:`keras_pixel.sampler_aot`) is used first, without importing
-    TensorFlow; else the cached SavedModel (:mod:`keras_pixel.sampler_cache`)."""
+    ``model.sample``. With ``KERAS_PIXEL_AOT=on``, a sampler compiled ahead of
+    time for ``--num`` images (:mod:`keras_pixel.sampler_aot`: faster, not
+    always the same images) is used first, without importing TensorFlow; else
+    the cached SavedModel (:mod:`keras_pixel.sampler_cache`)."""
     from keras_pixel import sampler_aot, sampler_cache
     from keras_pixel.validation import MAX_IMAGES
 

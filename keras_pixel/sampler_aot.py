@@ -1,4 +1,5 @@
-"""Samplers compiled ahead of time: a warm ``keras-pixel sample`` without TensorFlow.
+"""Samplers compiled ahead of time: a warm ``keras-pixel sample`` without TensorFlow
+(opt-in: ``KERAS_PIXEL_AOT=on``).
 
 A warm call of a cached SavedModel sampler (:mod:`keras_pixel.sampler_cache`)
 still spends most of its time starting TensorFlow (its import alone takes 4-6 s
@@ -9,18 +10,33 @@ shared library, for one number of images: a later ``keras-pixel sample`` with
 that number loads it with :mod:`ctypes` and calls it, and never imports
 TensorFlow or Keras.
 
-Same images as ``model.sample``, bit for bit: the library runs the graph of
-:func:`keras_pixel.sampling.fill_in_graph` with XLA's CPU code, as the jit-compiled
-sampler does, and takes the sampler's uniform noise as an input, computed by
-:func:`keras_pixel.philox.draw_noise` (XLA's random ops give other numbers than
-the TensorFlow CPU kernels that ``model.sample`` uses).
+The same sampler, not always the same images. The library runs the graph of
+:func:`keras_pixel.sampling.fill_in_graph` and takes the sampler's uniform noise
+as an input, computed by :func:`keras_pixel.philox.draw_noise` bit for bit as
+TensorFlow's CPU kernels compute it for ``model.sample`` (XLA's own random ops
+give other numbers). But its convolutions and matrix products run the Eigen
+kernels of TensorFlow's AOT runtime, compiled here, where the jit-compiled
+sampler runs TensorFlow's own build of them, with its custom contraction
+kernel: the float32 sums are taken in another order and differ in their last
+bits, and now and then a subpixel's uniform noise falls between the two
+computed cumulative probabilities, so that subpixel, and the rest of its image,
+is drawn differently. ``pixelcnn_pp_mnist``, 16 images for each of seeds 0-19,
+AMD EPYC (AVX2): 3 of the 320 images differ from ``model.sample``'s. TensorFlow
+itself changes as many when only its contraction kernel changes
+(``TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL=0``: 3 of 320), and compiling the
+runtime with ``-mavx``, as TensorFlow's wheel is, changed none of the 3. Both
+are draws from the model, but a seed would no longer name one grid of images
+(the first ``keras-pixel sample`` draws with TensorFlow, the later ones would
+draw with the library): this layer is off unless
+``$KERAS_PIXEL_AOT`` is ``on`` (or ``1``, ``true``, ``yes``), and by default a
+warm ``keras-pixel sample`` uses the SavedModel sampler, which draws
+``model.sample``'s images (320 of 320 the same in that measurement).
 
 Building needs a C++ compiler (``$CXX``, else ``c++``) and TensorFlow's
 ``tfcompile`` (Linux wheels ship both its Python binding and the sources of
 its small runtime). The runtime is compiled once per TensorFlow version into
 ``<cache>/aot-runtime/`` (a few minutes on 2 cores, in the background builder);
-each sampler then takes about 30 s. ``KERAS_PIXEL_AOT=off`` turns this layer
-off; the SavedModel cache still works.
+each sampler then takes about 30 s.
 """
 
 import ctypes
@@ -64,8 +80,10 @@ const void* kp_result(void* f, int index) {
 
 
 def enabled():
-    """Whether ``$KERAS_PIXEL_AOT`` leaves this layer on (the default)."""
-    return os.environ.get(ENV, "on").strip().lower() not in ("", "0", "off", "none", "false")
+    """Whether ``$KERAS_PIXEL_AOT`` turns this layer on (``on``, ``1``, ``true``,
+    ``yes``); off by default, since its images can differ from ``model.sample``'s
+    (see the module's docstring)."""
+    return os.environ.get(ENV, "off").strip().lower() in ("1", "on", "true", "yes")
 
 
 def entry_path(cache_entry, num):
@@ -84,9 +102,10 @@ def find(cache_entry, num):
 class CompiledSampler:
     """A sampler compiled for a fixed number of images, loaded from its folder.
 
-    ``draw(temperature, seed, labels)`` returns the images
-    ``model.sample(num, temperature, seed, labels=labels)`` draws, numpy
-    ``[num, H, W, C]`` in the model's image dtype; ``info`` is what
+    ``draw(temperature, seed, labels)`` draws ``num`` images as
+    ``model.sample(num, temperature, seed, labels=labels)`` does (the same
+    images but where float32 rounding tips a subpixel, see the module's
+    docstring), numpy ``[num, H, W, C]`` in the model's image dtype; ``info`` is what
     :func:`compile_sampler` recorded (``num``, ``image_shape``, ``num_values``,
     ``conditional``, ``num_classes``, ...).
     """

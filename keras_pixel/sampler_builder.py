@@ -4,9 +4,9 @@ MODEL [--weights W] [--override K=V ...] --method M --num N [--labels L] --key K
 
 It loads the model as the command did (:func:`keras_pixel.cli._load_model`),
 writes the cached sampler and compiles it once, in a fresh process, at the batch
-size the command asked for; then, where the machine can
-(:func:`keras_pixel.sampler_aot.available`), compiles it ahead of time for that
-number of images (:mod:`keras_pixel.sampler_aot`). It runs at a lower priority
+size the command asked for; then, with ``KERAS_PIXEL_AOT=on`` and where the
+machine can (:func:`keras_pixel.sampler_aot.available`), compiles it ahead of
+time for that number of images (:mod:`keras_pixel.sampler_aot`). It runs at a lower priority
 (``nice``) than the user's commands. A module of its own: the command imports
 :mod:`keras_pixel.sampler_cache`, the builder imports the command.
 """

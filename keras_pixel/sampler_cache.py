@@ -23,10 +23,12 @@ A process that misses the cache samples as before and then starts a detached
 builder process (``python -m keras_pixel.sampler_builder``) that writes the
 SavedModel (whole or not at all, see :func:`~keras_pixel.export.publish_all`)
 and compiles it once at the batch size just asked for, so the user's command
-takes no longer than without the cache; the next one loads it. Where the
-machine can, the builder then compiles the sampler ahead of time for that batch
-size (:mod:`keras_pixel.sampler_aot`, beside the entry): the next command with
-that ``--num`` does not import TensorFlow at all.
+takes no longer than without the cache; the next one loads it. With
+``KERAS_PIXEL_AOT=on`` and where the machine can, the builder then compiles the
+sampler ahead of time for that batch size (:mod:`keras_pixel.sampler_aot`,
+beside the entry): the next command with that ``--num`` does not import
+TensorFlow at all, but may draw a few images differently from ``model.sample``
+(off by default for that reason).
 
 The folder is ``$KERAS_PIXEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/keras_pixel``,
 else ``~/.cache/keras_pixel``; ``KERAS_PIXEL_CACHE_DIR=off`` turns the cache

@@ -125,6 +125,40 @@ def test_a_warm_sample_command_imports_no_tensorflow(aot_root, aot_on, monkeypat
     np.testing.assert_array_equal(
         np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(out))
     )
+    env = {k: v for k, v in os.environ.items() if k != sampler_aot.ENV}
+    default = subprocess.run(
+        [sys.executable, "-c", script.split("; assert")[0] + "; sys.exit(code)",
+         *args, "--output", str(tmp_path / "c.png"), *TINY_ARGS],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert default.returncode == 0, default.stderr[-2000:]
+    assert "sampling (cached)" in default.stderr and "compiled" not in default.stderr
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "c.png"))
+    )
+
+
+@pytest.mark.parametrize(
+    "value,on",
+    [(None, False), ("", False), ("off", False), ("0", False), ("on", True), ("1", True),
+     ("TRUE", True), ("yes", True)],
+)  # fmt: skip
+def test_the_compiled_sampler_is_used_only_when_asked_for(monkeypatch, tmp_path, value, on):
+    """Its images can differ from ``model.sample``'s (float32 rounding in other
+    kernels), so ``$KERAS_PIXEL_AOT`` must turn it on: no builder compiles it
+    and no ``sample`` command loads it otherwise."""
+    if value is None:
+        monkeypatch.delenv(sampler_aot.ENV, raising=False)
+    else:
+        monkeypatch.setenv(sampler_aot.ENV, value)
+    assert sampler_aot.enabled() is on
+    entry = tmp_path / "samplers" / "key.aot" / "4"
+    entry.mkdir(parents=True)
+    (entry / sampler_aot.INFO).write_text("{}")
+    (entry / sampler_aot.LIBRARY).write_bytes(b"")
+    assert sampler_aot.find(str(tmp_path / "samplers" / "key"), 4) == (str(entry) if on else None)
+    if not on:
+        assert not sampler_aot.available()
 
 
 def test_an_unloadable_compiled_sampler_is_removed_and_skipped(aot_on, tmp_path):

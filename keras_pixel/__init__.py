@@ -7,6 +7,7 @@ other submodules (``keras_pixel.zoo``, ``keras_pixel.export``, ...) load on
 first use.
 """
 
+import contextlib
 import importlib
 import os
 import sys
@@ -55,6 +56,16 @@ def _check_backend():
         )
 
 
+def _quiet():
+    """Whether this process is the ``keras-pixel`` command without ``--verbose``
+    before its COMMAND."""
+    if os.path.basename(sys.argv[0]) != "keras-pixel":
+        return False
+    args = sys.argv[1:]
+    command = next((k for k, a in enumerate(args) if not a.startswith("-")), len(args))
+    return "--verbose" not in args[:command]
+
+
 def _quiet_command_line():
     """In the ``keras-pixel`` command (unless ``--verbose`` comes before its
     COMMAND), TensorFlow is imported and its devices listed with standard error
@@ -62,11 +73,7 @@ def _quiet_command_line():
     written before its logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` does
     not reach them. The package imports TensorFlow before the command's
     ``main`` runs, hence here; a library user's imports are left alone."""
-    if os.path.basename(sys.argv[0]) != "keras-pixel" or "tensorflow" in sys.modules:
-        return
-    args = sys.argv[1:]
-    command = next((k for k, a in enumerate(args) if not a.startswith("-")), len(args))
-    if "--verbose" in args[:command]:
+    if not _quiet() or "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
@@ -80,6 +87,35 @@ def _quiet_command_line():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_devnull():
+    """In the quiet ``keras-pixel`` command (see :func:`_quiet`), while
+    TensorFlow runs a sampler: what its C++ code writes to file descriptor 2
+    goes to /dev/null, while Python's ``sys.stderr`` (progress bars, warnings,
+    tracebacks) still reaches the terminal. XLA's persistent compilation cache
+    reads each entry as text first and logs "Error parsing text-format
+    tensorflow.XlaSerializedCacheEntry" through absl, which neither
+    ``TF_CPP_MIN_LOG_LEVEL`` nor Python can silence, before it reads it as the
+    binary it is; a warm ``keras-pixel sample`` printed two such lines."""
+    if not _quiet():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr.close()
+        sys.stderr = python_stderr
 
 
 def _sample_command():

@@ -579,7 +579,12 @@ def _cached_draw(args, seed, path, load, kind):
         check_class_ids(labels, info["num_classes"])
     from tqdm.auto import tqdm
 
-    with tqdm(total=args.num, desc=f"sampling ({kind})", unit="image", file=sys.stderr) as bar:
+    from keras_pixel import _native_stderr_to_devnull
+
+    with (
+        _native_stderr_to_devnull(),
+        tqdm(total=args.num, desc=f"sampling ({kind})", unit="image", file=sys.stderr) as bar,
+    ):
         samples = draw(args.num, temperature, seed, labels)
         bar.update(args.num)
     return samples, info["num_values"], layout
@@ -591,21 +596,27 @@ def _sample_and_cache(args, seed):
     cannot be written only warns). Returns ``(samples, model, grid layout)``."""
     import warnings
 
-    from keras_pixel import _quiet_command_line, _register_serializables, sampler_cache
+    from keras_pixel import (
+        _native_stderr_to_devnull,
+        _quiet_command_line,
+        _register_serializables,
+        sampler_cache,
+    )
     from keras_pixel.validation import MAX_IMAGES
 
     _quiet_command_line()
     _register_serializables()
     model = _load_model(args)
     labels, layout = _sample_labels(args, model, args.num)
-    samples = model.sample(
-        args.num,
-        temperature=args.temperature,
-        seed=seed,
-        method=args.method,
-        progress=True,
-        labels=labels,
-    )
+    with _native_stderr_to_devnull():
+        samples = model.sample(
+            args.num,
+            temperature=args.temperature,
+            seed=seed,
+            method=args.method,
+            progress=True,
+            labels=labels,
+        )
     cacheable = sampler_cache.cache_dir() is not None and args.num <= MAX_IMAGES
     key = sampler_cache.args_key(args) if cacheable else None
     if key is not None and not (model.conditional and model.num_classes is None):

@@ -133,6 +133,7 @@ def test_a_warm_sample_command_imports_no_tensorflow(aot_root, aot_on, monkeypat
     )  # fmt: skip
     assert default.returncode == 0, default.stderr[-2000:]
     assert "sampling (cached)" in default.stderr and "compiled" not in default.stderr
+    assert "Error parsing" not in default.stderr
     np.testing.assert_array_equal(
         np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "c.png"))
     )

@@ -168,3 +168,27 @@ def test_a_cache_that_cannot_be_written_still_gives_the_samples(
     with pytest.warns(UserWarning, match="not cached"):
         assert _sample(weights_file, tmp_path / "a.png") == 0
     assert Image.open(tmp_path / "a.png").format == "PNG"
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_sampling_keeps_native_log_lines_off_a_quiet_command(monkeypatch, capfd, verbose):
+    """TensorFlow's C++ writes straight to file descriptor 2 (XLA's persistent
+    cache logs an "Error parsing text-format" line for each entry it reads, a
+    harmless fallback): a quiet ``keras-pixel sample`` drops those and keeps
+    Python's stderr (progress bars, warnings); ``--verbose`` keeps both."""
+    import os
+    import sys
+
+    from keras_pixel import _native_stderr_to_devnull
+
+    argv = ["keras-pixel", *(["--verbose"] if verbose else []), "sample", "pixelcnn_mnist"]
+    monkeypatch.setattr(sys, "argv", argv)
+    before = sys.stderr
+    with _native_stderr_to_devnull():
+        os.write(2, b"native line\n")
+        print("python line", file=sys.stderr)
+    assert sys.stderr is before
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "python line" in err and "after" in err
+    assert ("native line" in err) is verbose

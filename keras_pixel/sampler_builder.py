@@ -22,8 +22,9 @@ from keras_pixel import sampler_aot, sampler_cache
 def main(argv=None):
     """The builder: checks that its arguments give the key the caller computed,
     loads the model as ``keras-pixel sample`` did, writes the cached sampler and compiles it
-    once at ``--num`` images (filling XLA's persistent cache), then compiles it
-    ahead of time for ``--num`` images where the machine can."""
+    once at ``--num`` images (filling XLA's persistent cache), then, with
+    ``KERAS_PIXEL_AOT=on`` and where the machine can, compiles it ahead of time
+    for ``--num`` images."""
     sampler_cache.enable_xla_cache()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--warm"]:

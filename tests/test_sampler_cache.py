@@ -1,5 +1,8 @@
 """The compiled-sampler cache behind `keras-pixel sample` (keras_pixel.sampler_cache)."""
 
+import os
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -176,9 +179,6 @@ def test_sampling_keeps_native_log_lines_off_a_quiet_command(monkeypatch, capfd,
     cache logs an "Error parsing text-format" line for each entry it reads, a
     harmless fallback): a quiet ``keras-pixel sample`` drops those and keeps
     Python's stderr (progress bars, warnings); ``--verbose`` keeps both."""
-    import os
-    import sys
-
     from keras_pixel import _native_stderr_to_devnull
 
     argv = ["keras-pixel", *(["--verbose"] if verbose else []), "sample", "pixelcnn_mnist"]

@@ -1,19 +1,22 @@
 """Time to first sample: `keras-pixel sample MODEL --num N` end to end, in fresh
 processes, with the compiled-sampler cache off (as before the cache), on its
-first-ever call (empty cache), warm with the SavedModel sampler
-(keras_pixel.sampler_cache, the default) and warm with the sampler compiled
-ahead of time (keras_pixel.sampler_aot, opt-in with `KERAS_PIXEL_AOT=on`: no
-TensorFlow import).
+first-ever call (empty cache), warm with the sampling server running
+(keras_pixel.sampler_server, the default: the command imports no TensorFlow),
+warm without a server (`KERAS_PIXEL_SERVER_TIMEOUT=0`: the command loads the
+cached SavedModel sampler, keras_pixel.sampler_cache) and warm with the sampler
+compiled ahead of time (keras_pixel.sampler_aot, opt-in with
+`KERAS_PIXEL_AOT=on`: no TensorFlow import).
 
     python benchmarks/bench_first_sample.py [--model pixelcnn_pp_mnist] [--num 16]
 
 Each figure is the wall time of one `keras-pixel sample` process (Python
 start-up and imports included). After the first-ever call the script waits for
-the background builder and reports how long it ran. The grids of the default
-paths (cache off, first call, SavedModel) must be the same image (same seed):
-the script fails otherwise. The compiled sampler's grid is compared with them
-and the count of differing grid cells printed: it can differ (float32 rounding
-in other kernels, see keras_pixel.sampler_aot).
+the background builder and for the server it starts, and reports how long each
+took. The grids of the exact paths (cache off, first call, server, SavedModel)
+must be the same image (same seed): the script fails otherwise. The compiled
+sampler's grid is compared with them and the count of differing grid cells
+printed: it can differ (float32 rounding in other kernels, see
+keras_pixel.sampler_aot). The server is stopped at the end.
 """
 
 import argparse
@@ -27,8 +30,17 @@ import time
 from common import cpu_name
 
 
-def _run(command, cache, output, aot="on"):
-    env = dict(os.environ, KERAS_PIXEL_CACHE_DIR=cache, KERAS_PIXEL_AOT=aot)
+def _env(cache, aot="on", server="600"):
+    return dict(
+        os.environ,
+        KERAS_PIXEL_CACHE_DIR=cache,
+        KERAS_PIXEL_AOT=aot,
+        KERAS_PIXEL_SERVER_TIMEOUT=server,
+    )
+
+
+def _run(command, cache, output, aot="on", server="600"):
+    env = _env(cache, aot, server)
     start = time.perf_counter()
     subprocess.run(
         [*command, "--output", output], env=env, check=True, capture_output=True, text=True
@@ -71,6 +83,19 @@ def _wait_for_builder(cache, timeout=1800):
     raise TimeoutError("the background builder did not finish")
 
 
+def _wait_for_server(cache, timeout=600):
+    """Seconds until the server the builder started answers; its client."""
+    from keras_pixel import sampler_server
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        client = sampler_server.connect(cache, timeout=timeout)
+        if client is not None:
+            return time.perf_counter() - start, client
+        time.sleep(0.25)
+    raise TimeoutError("no sampling server answered")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="pixelcnn_pp_mnist")
@@ -86,22 +111,29 @@ def main():
         cache = os.path.join(tmp, "cache")
         grids, rows = [], []
 
-        def timed(label, cache_dir, aot="on"):
+        def timed(label, cache_dir, aot="on", server="600"):
             grids.append(os.path.join(tmp, f"{len(rows)}.png"))
-            rows.append((label, _run(command, cache_dir, grids[-1], aot)))
+            rows.append((label, _run(command, cache_dir, grids[-1], aot, server)))
 
+        os.environ.update(_env(cache))
         timed("cache off (as before)", "off")
         timed("first-ever call (empty cache; its builder compiles ahead of time too)", cache)
         rows.append(("background builder, after the first call", _wait_for_builder(cache)))
+        waited, client = _wait_for_server(cache)
+        rows.append(("the server it started answers, after the builder", waited))
         entries = os.listdir(os.path.join(cache, "samplers"))
         compiled = any(name.endswith(".aot") for name in entries)
         compiled_grids = []
-        for _ in range(args.repeats):
-            timed("warm cache, SavedModel sampler (the default)", cache, "off")
-            if compiled:
-                timed("warm cache, compiled sampler (`KERAS_PIXEL_AOT=on`)", cache)
-                compiled_grids.append(grids.pop())
-            timed("cache off (as before)", "off")
+        try:
+            for _ in range(args.repeats):
+                timed("warm cache, server running (the default)", cache, "off")
+                timed("warm cache, no server (`KERAS_PIXEL_SERVER_TIMEOUT=0`)", cache, "off", "0")
+                if compiled:
+                    timed("warm cache, compiled sampler (`KERAS_PIXEL_AOT=on`)", cache)
+                    compiled_grids.append(grids.pop())
+                timed("cache off (as before)", "off")
+        finally:
+            client.stop()
         exact = {open(path, "rb").read() for path in grids}
         aot = [_differing_cells(grids[0], path, args.num) for path in compiled_grids]
         sizes = {
@@ -123,11 +155,11 @@ def main():
     if aot:
         print(
             f"compiled sampler's grids: {', '.join(map(str, aot))} of {args.num} images differ "
-            "from the default paths' (float32 rounding in other kernels; keras_pixel.sampler_aot)"
+            "from the exact paths' (float32 rounding in other kernels; keras_pixel.sampler_aot)"
         )
     if len(exact) != 1:
-        raise SystemExit("the default paths' grids differ: the cached sampler drew other images")
-    print(f"the {len(grids)} grids of the default paths are identical")
+        raise SystemExit("the exact paths' grids differ: a cached sampler drew other images")
+    print(f"the {len(grids)} grids of the exact paths are identical")
 
 
 if __name__ == "__main__":

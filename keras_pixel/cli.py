@@ -512,9 +512,11 @@ def _sample_from_cache(args, seed):
     model: ``(samples, num_values, grid layout)``, or None when there is none
     (or it cannot be read: it is then removed). The same images as
     ``model.sample``. With ``KERAS_PIXEL_AOT=on``, a sampler compiled ahead of
-    time for ``--num`` images (:mod:`keras_pixel.sampler_aot`: faster, not
-    always the same images) is used first, without importing TensorFlow; else
-    the cached SavedModel (:mod:`keras_pixel.sampler_cache`)."""
+    time for ``--num`` images (:mod:`keras_pixel.sampler_aot`: not always the
+    same images) is used first, without importing TensorFlow; then the sampling
+    server (:mod:`keras_pixel.sampler_server`), also without TensorFlow; else
+    the cached SavedModel (:mod:`keras_pixel.sampler_cache`), after which a
+    server is started for the next call."""
     from keras_pixel import sampler_aot, sampler_cache
     from keras_pixel.validation import MAX_IMAGES
 
@@ -529,10 +531,31 @@ def _sample_from_cache(args, seed):
         found = _cached_draw(args, seed, compiled, _load_compiled, "compiled")
         if found is not None:
             return found
+    from keras_pixel import sampler_server
+
+    client = sampler_server.connect()
+    if client is not None:
+        try:
+            return _cached_draw(args, seed, path, _load_served(client, key), "server")
+        except sampler_server.ServerError as error:
+            import warnings
+
+            warnings.warn(
+                f"the sampling server failed ({str(error)[:200]}); sampling without it.",
+                stacklevel=2,
+            )
     from keras_pixel import _quiet_command_line
 
     _quiet_command_line()
-    return _cached_draw(args, seed, path, _load_saved_model, "cached")
+    found = _cached_draw(args, seed, path, _load_saved_model, "cached")
+    if found is not None:
+        try:
+            sampler_server.spawn(key, args.num, _labels_for_server(args, path))
+        except OSError as error:
+            import warnings
+
+            warnings.warn(f"no sampling server was started: {error}", stacklevel=2)
+    return found
 
 
 def _load_compiled(path):
@@ -542,6 +565,32 @@ def _load_compiled(path):
     return sampler.info, lambda num, temperature, seed, labels: sampler.draw(
         temperature, seed, labels
     )
+
+
+def _load_served(client, key):
+    """A ``load`` for :func:`_cached_draw` that draws through the sampling
+    server's ``client`` (:mod:`keras_pixel.sampler_server`)."""
+
+    def load(path):
+        from keras_pixel import sampler_cache
+
+        return sampler_cache.read_info(path), lambda num, temperature, seed, labels: client.draw(
+            key, num, temperature, seed, labels
+        )
+
+    return load
+
+
+def _labels_for_server(args, path):
+    """The class ids the server's first draw uses (those of this command, where
+    it has any), or None."""
+    import types
+
+    from keras_pixel import sampler_cache
+
+    info = sampler_cache.read_info(path)
+    labels, _ = _sample_labels(args, types.SimpleNamespace(**info), args.num)
+    return labels
 
 
 def _load_saved_model(path):

@@ -29,8 +29,10 @@ are draws from the model, but a seed would no longer name one grid of images
 (the first ``keras-pixel sample`` draws with TensorFlow, the later ones would
 draw with the library): this layer is off unless
 ``$KERAS_PIXEL_AOT`` is ``on`` (or ``1``, ``true``, ``yes``), and by default a
-warm ``keras-pixel sample`` uses the SavedModel sampler, which draws
-``model.sample``'s images (320 of 320 the same in that measurement).
+warm ``keras-pixel sample`` uses the sampling server
+(:mod:`keras_pixel.sampler_server`, also without TensorFlow in the command) or
+the SavedModel sampler, which draw ``model.sample``'s images (320 of 320 the
+same in that measurement).
 
 Building needs a C++ compiler (``$CXX``, else ``c++``) and TensorFlow's
 ``tfcompile`` (Linux wheels ship both its Python binding and the sources of

@@ -4,7 +4,8 @@ MODEL [--weights W] [--override K=V ...] --method M --num N [--labels L] --key K
 
 It loads the model as the command did (:func:`keras_pixel.cli._load_model`),
 writes the cached sampler and compiles it once, in a fresh process, at the batch
-size the command asked for; then, with ``KERAS_PIXEL_AOT=on`` and where the
+size the command asked for; starts the sampling server
+(:mod:`keras_pixel.sampler_server`) with it loaded; then, with ``KERAS_PIXEL_AOT=on`` and where the
 machine can (:func:`keras_pixel.sampler_aot.available`), compiles it ahead of
 time for that number of images (:mod:`keras_pixel.sampler_aot`). It runs at a lower priority
 (``nice``) than the user's commands. A module of its own: the command imports
@@ -16,13 +17,14 @@ import os
 import subprocess
 import sys
 
-from keras_pixel import sampler_aot, sampler_cache
+from keras_pixel import sampler_aot, sampler_cache, sampler_server
 
 
 def main(argv=None):
     """The builder: checks that its arguments give the key the caller computed,
     loads the model as ``keras-pixel sample`` did, writes the cached sampler and compiles it
-    once at ``--num`` images (filling XLA's persistent cache), then, with
+    once at ``--num`` images (filling XLA's persistent cache), starts the
+    sampling server with it loaded, then, with
     ``KERAS_PIXEL_AOT=on`` and where the machine can, compiles it ahead of time
     for ``--num`` images."""
     sampler_cache.enable_xla_cache()
@@ -57,6 +59,14 @@ def main(argv=None):
         check=True,
     )
     print(f"cached sampler {path}", file=sys.stderr)
+    labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
+    try:
+        server = sampler_server.spawn(key, args.num, labels)
+    except OSError as error:
+        print(f"no sampling server: {error}", file=sys.stderr)
+    else:
+        if server is not None:
+            print(f"sampling server started (pid {server.pid})", file=sys.stderr)
     if sampler_aot.available():
         compiled = sampler_aot.entry_path(path, args.num)
         try:

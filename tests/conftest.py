@@ -5,9 +5,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # No test writes to the user's compiled-sampler cache or starts its builder;
 # tests/test_sampler_cache.py points it at a temporary folder. Its builder
-# compiles no sampler ahead of time but in tests/test_sampler_aot.py.
+# compiles no sampler ahead of time but in tests/test_sampler_aot.py, and no
+# sampling server is started but in tests/test_sampler_server.py.
 os.environ["KERAS_PIXEL_CACHE_DIR"] = "off"
 os.environ["KERAS_PIXEL_AOT"] = "off"
+os.environ["KERAS_PIXEL_SERVER_TIMEOUT"] = "0"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

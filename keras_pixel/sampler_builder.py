@@ -5,9 +5,10 @@ MODEL [--weights W] [--override K=V ...] --method M --num N [--labels L] --key K
 It loads the model as the command did (:func:`keras_pixel.cli._load_model`),
 writes the cached sampler and compiles it once, in a fresh process, at the batch
 size the command asked for; starts the sampling server
-(:mod:`keras_pixel.sampler_server`) with it loaded; then, with ``KERAS_PIXEL_AOT=on`` and where the
-machine can (:func:`keras_pixel.sampler_aot.available`), compiles it ahead of
-time for that number of images (:mod:`keras_pixel.sampler_aot`). It runs at a lower priority
+(:mod:`keras_pixel.sampler_server`) with it loaded and waits until it answers;
+then, with ``KERAS_PIXEL_AOT=on`` and where the machine can
+(:func:`keras_pixel.sampler_aot.available`), compiles it ahead of time for that
+number of images (:mod:`keras_pixel.sampler_aot`). It runs at a lower priority
 (``nice``) than the user's commands. A module of its own: the command imports
 :mod:`keras_pixel.sampler_cache`, the builder imports the command.
 """
@@ -65,8 +66,10 @@ def main(argv=None):
     except OSError as error:
         print(f"no sampling server: {error}", file=sys.stderr)
     else:
-        if server is not None:
-            print(f"sampling server started (pid {server.pid})", file=sys.stderr)
+        # The builder ends once the server can answer, so that a finished
+        # builder means a fast next call.
+        if server is not None and sampler_server.wait(server) is not None:
+            print(f"sampling server ready (pid {server.pid})", file=sys.stderr)
     if sampler_aot.available():
         compiled = sampler_aot.entry_path(path, args.num)
         try:

@@ -206,6 +206,20 @@ def spawn(key=None, num=None, labels=None, root=None):
         )
 
 
+def wait(process, root=None, timeout=300.0):
+    """Waits until the server ``process`` (from :func:`spawn`) answers, its
+    preloaded sampler ready; returns a :class:`Client`, or None if the process
+    exited first (another server holds the socket: that one's client) or
+    ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client = connect(root, timeout=max(1.0, deadline - time.monotonic()))
+        if client is not None or process.poll() is not None:
+            return client if client is not None else connect(root, timeout=5.0)
+        time.sleep(0.25)
+    return None
+
+
 class _Samplers:
     """The cached samplers a server has loaded, the :data:`MAX_LOADED` last used."""
 

@@ -80,6 +80,8 @@ def test_the_address_is_in_the_cache_folder_or_none(root, monkeypatch):
     path = sampler_server.address()
     assert os.path.dirname(path) == os.path.join(root, "servers") and path.endswith(".sock")
     assert sampler_server.address(os.path.join(root, "x" * 120)) is None
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert sampler_server.wait(gone, root, timeout=60) is None
     monkeypatch.setenv(sampler_server.ENV, "off")
     assert sampler_server.address() is None and sampler_server.connect() is None
     assert sampler_server.spawn("k" * 64, 4) is None
@@ -186,7 +188,8 @@ def test_a_warm_sample_command_is_served_without_tensorflow(root, monkeypatch, t
     model.save(weights)
     args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "4", "--seed", "5"]
     assert main([*args, "--output", str(tmp_path / "a.png"), *TINY_ARGS]) == 0
-    client = _wait_for_server(root)
+    client = sampler_server.connect(root, timeout=10.0)
+    assert client is not None, "the builder ended before its server answered"
     try:
         script = (
             "import sys; sys.argv = ['keras-pixel', *sys.argv[1:]]; "

@@ -92,18 +92,21 @@ def test_a_fine_tune_records_the_weights_it_started_from(trained, tmp_path):
     assert metrics["overrides"] == {"num_layers": 1, "filters": 8}
 
 
-def test_a_mixed_precision_run_reports_the_float32_figure_users_will_measure(tmp_path):
+def test_a_mixed_precision_run_reports_the_float32_figure_users_will_measure(tmp_path, monkeypatch):
     """A run under mixed_bfloat16 is validated in bfloat16; metrics.json's
     test_bits_per_dim is the float32 figure (what zoo.load's float32 model
-    measures), and the training policy's figure is kept beside it."""
-    from keras_pixel import zoo
+    measures), and the training policy's figure is kept beside it. On a CPU
+    without bfloat16 instructions the run warns that float32 is faster."""
+    from keras_pixel import cpu, zoo
 
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
     try:
-        code = main(
-            ["train", "pixelcnn_digits", "--dataset", "digits", "--epochs", "1",
-             "--dtype-policy", "mixed_bfloat16", "--output", str(tmp_path),
-             "--num-samples", "2", *TINY]
-        )  # fmt: skip
+        with pytest.warns(UserWarning, match="no bfloat16 instructions"):
+            code = main(
+                ["train", "pixelcnn_digits", "--dataset", "digits", "--epochs", "1",
+                 "--dtype-policy", "mixed_bfloat16", "--output", str(tmp_path),
+                 "--num-samples", "2", *TINY]
+            )  # fmt: skip
     finally:
         keras.config.set_dtype_policy("float32")
     assert code == 0
@@ -119,6 +122,27 @@ def test_a_mixed_precision_run_reports_the_float32_figure_users_will_measure(tmp
     assert float32.compute_dtype == "float32"
     assert metrics["test_bits_per_dim"] == pytest.approx(float32.bits_per_dim(test), rel=1e-6)
     assert metrics["test_bits_per_dim"] != metrics["test_bits_per_dim_in_compute_dtype"]
+
+
+@pytest.mark.parametrize(
+    "flags, policy, warned",
+    [({"avx2"}, "mixed_bfloat16", True), ({"avx2", "avx512f", "avx512_bf16"}, "mixed_bfloat16",
+      False), ({"avx2", "amx_bf16", "amx_tile"}, "mixed_bfloat16", False),
+     ({"avx2"}, "float32", False), ({"avx2"}, "mixed_float16", False)],
+)  # fmt: skip
+def test_bfloat16_on_a_cpu_that_emulates_it_is_warned_of(monkeypatch, flags, policy, warned):
+    import warnings
+
+    from keras_pixel import cli, cpu
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli._warn_if_bfloat16_is_emulated(policy)
+        cli._warn_if_bfloat16_is_emulated(policy, tpu="local")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == (1 if warned else 0)
+    assert all("this CPU has no bfloat16 instructions" in m for m in messages)
 
 
 def test_evaluate(trained, capsys):

@@ -25,9 +25,9 @@ an Intel Xeon with AVX-512 and AMX, oneDNN's own backward pass is the faster one
 this path, benchmarks/README.md). :func:`use_gemm_backward` encodes both.
 """
 
-import functools
-
 import tensorflow as tf
+
+from keras_pixel import cpu
 
 
 def use_gemm_backward(input_shape, filters):
@@ -44,18 +44,10 @@ def use_gemm_backward(input_shape, filters):
     return not cpu_has_avx512() and not tf.config.list_logical_devices("GPU")
 
 
-@functools.cache
 def cpu_has_avx512():
     """Whether this machine's CPU has AVX-512 (from ``/proc/cpuinfo``; False where
     that cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "avx512f" in line.split()
-    except OSError:
-        pass
-    return False
+    return "avx512f" in cpu.cpu_flags()
 
 
 def padded_conv2d(x, kernel, pads, bias=None):

@@ -55,3 +55,62 @@ def rgb_patches():
         for c in range(0, 600, 83)
     ]
     return np.stack(patches).astype(np.uint8)
+
+
+@pytest.fixture
+def builder_in_process(monkeypatch):
+    """`keras-pixel sample`'s background builder runs in this process, at once."""
+    from keras_pixel import sampler_builder, sampler_cache
+
+    monkeypatch.setattr(
+        sampler_cache,
+        "spawn_builder",
+        lambda argv, key: sampler_builder.main([*argv, "--key", key]),
+    )
+
+
+@pytest.fixture
+def tiny_weights(tmp_path):
+    """Saves an untrained one-layer, 8-filter zoo model NAME (built) as
+    ``tmp_path/NAME.keras``, for `--weights` with `--override num_layers=1
+    --override filters=8`; returns the path."""
+    from keras_pixel import zoo
+
+    def save(name="pixelcnn_digits"):
+        model = zoo.load(name, weights=None, num_layers=1, filters=8)
+        labels = [0] if model.conditional else None
+        model.log_prob(np.zeros((1, *model.image_shape), np.uint8), labels=labels)
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        return str(path)
+
+    return save
+
+
+@pytest.fixture
+def sample_command():
+    """Runs `keras-pixel sample ARGS` in a fresh process (``env``: its
+    environment); with ``tensorflow_free`` it fails unless the command imported
+    neither TensorFlow nor Keras. Returns the ``CompletedProcess``."""
+    import subprocess
+    import sys
+
+    def run(args, tensorflow_free=True, env=None):
+        script = (
+            "import sys; sys.argv = ['keras-pixel', *sys.argv[1:]]; "
+            "from keras_pixel import cli; code = cli.main(sys.argv[1:]); "
+        )
+        if tensorflow_free:
+            script += (
+                "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
+                "'imported'; "
+            )
+        return subprocess.run(
+            [sys.executable, "-c", script + "sys.exit(code)", "sample", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+
+    return run

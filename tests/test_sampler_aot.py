@@ -2,15 +2,13 @@
 of TensorFlow's noise they are fed (keras_pixel.philox)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_pixel import philox, sampler_aot, sampler_builder, sampler_cache, sampling, zoo
+from keras_pixel import philox, sampler_aot, sampler_cache, sampling, zoo
 from keras_pixel.cli import main
 
 TINY = {"num_layers": 1, "filters": 8}
@@ -94,43 +92,25 @@ def test_the_compiled_sampler_draws_the_images_model_sample_draws(aot_root, aot_
 
 
 @needs_compiler
-def test_a_warm_sample_command_imports_no_tensorflow(aot_root, aot_on, monkeypatch, tmp_path):
+def test_a_warm_sample_command_imports_no_tensorflow(
+    aot_root, aot_on, builder_in_process, tiny_weights, sample_command, monkeypatch, tmp_path
+):
     monkeypatch.setenv(sampler_cache.ENV, str(aot_root))
-    monkeypatch.setattr(
-        sampler_cache,
-        "spawn_builder",
-        lambda argv, key: sampler_builder.main([*argv, "--key", key]),
-    )
-    model = zoo.load("pixelcnn_digits", weights=None, **TINY)
-    model.log_prob(np.zeros((1, *model.image_shape), np.uint8))
-    weights = str(tmp_path / "m.keras")
-    model.save(weights)
+    weights = tiny_weights()
     args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "4", "--seed", "5"]
     assert main([*args, "--output", str(tmp_path / "a.png"), *TINY_ARGS]) == 0
     assert len(list((aot_root / "samplers").glob("*.aot/4/sampler.so"))) == 1
-    script = (
-        "import sys; sys.argv = ['keras-pixel', *sys.argv[1:]]; "
-        "from keras_pixel import cli; code = cli.main(sys.argv[1:]); "
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'; "
-        "sys.exit(code)"
-    )
     out = tmp_path / "b.png"
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args, "--output", str(out), *TINY_ARGS],
-        capture_output=True,
-        text=True,
-    )
+    done = sample_command([*args[1:], "--output", str(out), *TINY_ARGS])
     assert done.returncode == 0, done.stderr[-2000:]
     assert "sampling (compiled)" in done.stderr
     np.testing.assert_array_equal(
         np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(out))
     )
     env = {k: v for k, v in os.environ.items() if k != sampler_aot.ENV}
-    default = subprocess.run(
-        [sys.executable, "-c", script.split("; assert")[0] + "; sys.exit(code)",
-         *args, "--output", str(tmp_path / "c.png"), *TINY_ARGS],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
+    default = sample_command(
+        [*args[1:], "--output", str(tmp_path / "c.png"), *TINY_ARGS], tensorflow_free=False, env=env
+    )
     assert default.returncode == 0, default.stderr[-2000:]
     assert "sampling (cached)" in default.stderr and "compiled" not in default.stderr
     assert "Error parsing" not in default.stderr

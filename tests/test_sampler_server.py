@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_pixel import sampler_builder, sampler_cache, sampler_server, zoo
+from keras_pixel import sampler_cache, sampler_server, zoo
 from keras_pixel.cli import main
 
 TINY = {"num_layers": 1, "filters": 8}
@@ -173,37 +173,20 @@ def test_a_second_server_leaves_at_once_and_a_stale_socket_is_replaced(root, ser
     assert not thread.is_alive()
 
 
-def test_a_warm_sample_command_is_served_without_tensorflow(root, monkeypatch, tmp_path):
+def test_a_warm_sample_command_is_served_without_tensorflow(
+    root, builder_in_process, tiny_weights, sample_command, tmp_path
+):
     """The builder starts the server with the new sampler loaded; the next
     `keras-pixel sample` imports neither TensorFlow nor Keras and writes the
     grid the first one wrote."""
-    monkeypatch.setattr(
-        sampler_cache,
-        "spawn_builder",
-        lambda argv, key: sampler_builder.main([*argv, "--key", key]),
-    )
-    model = zoo.load("pixelcnn_digits", weights=None, **TINY)
-    model.log_prob(np.zeros((1, *model.image_shape), np.uint8))
-    weights = str(tmp_path / "m.keras")
-    model.save(weights)
+    weights = tiny_weights()
     args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "4", "--seed", "5"]
     assert main([*args, "--output", str(tmp_path / "a.png"), *TINY_ARGS]) == 0
     client = sampler_server.connect(root, timeout=10.0)
     assert client is not None, "the builder ended before its server answered"
     try:
-        script = (
-            "import sys; sys.argv = ['keras-pixel', *sys.argv[1:]]; "
-            "from keras_pixel import cli; code = cli.main(sys.argv[1:]); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'; "
-            "sys.exit(code)"
-        )
         out = tmp_path / "b.png"
-        done = subprocess.run(
-            [sys.executable, "-c", script, *args, "--output", str(out), *TINY_ARGS],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = sample_command([*args[1:], "--output", str(out), *TINY_ARGS])
         assert done.returncode == 0, done.stderr[-2000:]
         assert "sampling (server)" in done.stderr
         np.testing.assert_array_equal(
@@ -228,18 +211,12 @@ def _wait_for_exit(pid, seconds=60):
     raise AssertionError(f"the server {pid} did not exit")
 
 
-def test_a_warm_command_without_a_server_starts_one(root, monkeypatch, tmp_path):
+def test_a_warm_command_without_a_server_starts_one(
+    root, builder_in_process, tiny_weights, monkeypatch, tmp_path
+):
     started = []
     monkeypatch.setattr(sampler_server, "spawn", lambda *a: started.append(a))
-    monkeypatch.setattr(
-        sampler_cache,
-        "spawn_builder",
-        lambda argv, key: sampler_builder.main([*argv, "--key", key]),
-    )
-    model = zoo.load("gated_pixelcnn_digits_conditional", weights=None, **TINY)
-    model.log_prob(np.zeros((1, *model.image_shape), np.uint8), labels=[0])
-    weights = str(tmp_path / "m.keras")
-    model.save(weights)
+    weights = tiny_weights("gated_pixelcnn_digits_conditional")
     args = ["sample", "gated_pixelcnn_digits_conditional", "--weights", weights, "--num", "4"]
     args += ["--labels", "2,7", "--seed", "3", *TINY_ARGS]
     assert main([*args, "--output", str(tmp_path / "a.png")]) == 0
@@ -255,18 +232,10 @@ def test_a_warm_command_without_a_server_starts_one(root, monkeypatch, tmp_path)
 
 
 def test_a_failing_server_is_warned_of_and_the_command_samples_without_it(
-    root, monkeypatch, tmp_path
+    root, builder_in_process, tiny_weights, monkeypatch, tmp_path
 ):
-    monkeypatch.setattr(
-        sampler_cache,
-        "spawn_builder",
-        lambda argv, key: sampler_builder.main([*argv, "--key", key]),
-    )
     monkeypatch.setattr(sampler_server, "spawn", lambda *a: None)
-    model = zoo.load("pixelcnn_digits", weights=None, **TINY)
-    model.log_prob(np.zeros((1, *model.image_shape), np.uint8))
-    weights = str(tmp_path / "m.keras")
-    model.save(weights)
+    weights = tiny_weights()
     args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "4", "--seed", "5"]
     assert main([*args, "--output", str(tmp_path / "a.png"), *TINY_ARGS]) == 0
 

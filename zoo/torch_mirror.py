@@ -57,15 +57,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-_MASKING = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "keras_pixel",
-    "layers",
-    "masking.py",
-)
-_spec = importlib.util.spec_from_file_location("_keras_pixel_masking", _MASKING)
-masking = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(masking)
+_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "keras_pixel")
+
+
+def _load_by_path(name, *parts):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(_PACKAGE, *parts))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+masking = _load_by_path("_keras_pixel_masking", "layers", "masking.py")
+cpu = _load_by_path("_keras_pixel_cpu", "cpu.py")
 
 
 def _glorot_(weight):
@@ -320,21 +323,8 @@ def default_precision(device_type, cpu_flags=None):
     if device_type != "cpu":
         return "bfloat16"
     if cpu_flags is None:
-        cpu_flags = _cpu_flags()
+        cpu_flags = cpu.cpu_flags()
     return "bfloat16" if "amx_bf16" in cpu_flags else "float32"
-
-
-def _cpu_flags():
-    """The ``flags`` of ``/proc/cpuinfo``'s first processor (empty where it
-    cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def main():

@@ -5,7 +5,8 @@ MODEL [--weights W] [--override K=V ...] --method M --num N [--labels L] --key K
 It loads the model as the command did (:func:`keras_pixel.cli._load_model`),
 writes the cached sampler and compiles it once, in a fresh process, at the batch
 size the command asked for; starts the sampling server
-(:mod:`keras_pixel.sampler_server`) with it loaded and waits until it answers;
+(:mod:`keras_pixel.sampler_server`) with it loaded, or has the running one
+load it, and waits until it answers;
 then, with ``KERAS_PIXEL_AOT=on`` and where the machine can
 (:func:`keras_pixel.sampler_aot.available`), compiles it ahead of time for that
 number of images (:mod:`keras_pixel.sampler_aot`). It runs at a lower priority
@@ -61,15 +62,7 @@ def main(argv=None):
     )
     print(f"cached sampler {path}", file=sys.stderr)
     labels = None if args.labels is None else [int(v) for v in args.labels.split(",")]
-    try:
-        server = sampler_server.spawn(key, args.num, labels)
-    except OSError as error:
-        print(f"no sampling server: {error}", file=sys.stderr)
-    else:
-        # The builder ends once the server can answer, so that a finished
-        # builder means a fast next call.
-        if server is not None and sampler_server.wait(server) is not None:
-            print(f"sampling server ready (pid {server.pid})", file=sys.stderr)
+    _serve(key, args.num, labels)
     if sampler_aot.available():
         compiled = sampler_aot.entry_path(path, args.num)
         try:
@@ -81,6 +74,25 @@ def main(argv=None):
         else:
             print(f"compiled sampler {compiled}", file=sys.stderr)
     return 0
+
+
+def _serve(key, num, labels):
+    """Starts the sampling server with the new sampler loaded, or has the one
+    already running load it (a first draw of ``num`` images), and returns once
+    it can answer: a finished builder means a fast next call (a running server
+    took 4 s to load a new sampler on its first request)."""
+    try:
+        server = sampler_server.spawn(key, num, labels)
+        if server is not None:
+            if sampler_server.wait(server) is not None:
+                print(f"sampling server ready (pid {server.pid})", file=sys.stderr)
+            return
+        client = sampler_server.connect()
+        if client is not None:
+            client.draw(key, num, 1.0, 0, labels)
+            print(f"sampler loaded by the running server (pid {client.pid})", file=sys.stderr)
+    except (OSError, sampler_server.ServerError) as error:
+        print(f"no sampling server: {error}", file=sys.stderr)
 
 
 def _warm(argv):

@@ -249,3 +249,25 @@ def test_a_failing_server_is_warned_of_and_the_command_samples_without_it(
     np.testing.assert_array_equal(
         np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
     )
+
+
+def test_the_builder_has_a_running_server_load_the_new_sampler(
+    root, server, builder_in_process, tiny_weights, monkeypatch, tmp_path
+):
+    """A server started for another model learns of the new sampler from the
+    builder, not from the user's next command."""
+    drawn = []
+    draw = sampler_server.Client.draw
+    monkeypatch.setattr(
+        sampler_server.Client, "draw", lambda self, *a: drawn.append(a) or draw(self, *a)
+    )
+    weights = tiny_weights()
+    args = ["sample", "pixelcnn_digits", "--weights", weights, "--num", "3", "--seed", "5"]
+    assert main([*args, "--output", str(tmp_path / "a.png"), *TINY_ARGS]) == 0
+    key = sampler_cache.request_key("pixelcnn_digits", weights, None, TINY_ARGS[1::2])
+    assert drawn == [(key, 3, 1.0, 0, None)]
+    assert main([*args, "--output", str(tmp_path / "b.png"), *TINY_ARGS]) == 0
+    assert len(drawn) == 2
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
+    )

@@ -26,7 +26,7 @@ def main(argv=None):
     """The builder: checks that its arguments give the key the caller computed,
     loads the model as ``keras-pixel sample`` did, writes the cached sampler and compiles it
     once at ``--num`` images (filling XLA's persistent cache), starts the
-    sampling server with it loaded, then, with
+    sampling server with it loaded (or has the running one load it), then, with
     ``KERAS_PIXEL_AOT=on`` and where the machine can, compiles it ahead of time
     for ``--num`` images."""
     sampler_cache.enable_xla_cache()

@@ -10,6 +10,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ["KERAS_PIXEL_CACHE_DIR"] = "off"
 os.environ["KERAS_PIXEL_AOT"] = "off"
 os.environ["KERAS_PIXEL_SERVER_TIMEOUT"] = "0"
+# The shifted convolutions' backward pass by the documented rule, untimed, so that
+# no test spends seconds timing shapes; tests/test_conv_backward.py and
+# tests/test_pixelcnn_pp.py time and force the other ways.
+os.environ["KERAS_PIXEL_CONV_BACKWARD"] = "rule"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_pixel.layers import conv_gemm
+from keras_pixel.layers import conv_backward
 from keras_pixel.layers.shifted_conv import (
     DownRightShiftedConv2D,
     DownRightShiftedConv2DTranspose,
@@ -33,12 +33,11 @@ def _dependence(layer, shape, position):
     return (np.abs(tape.gradient(target, x)[0].numpy()).sum(-1) > 0).astype(int)
 
 
-def test_shifted_convolution_receptive_fields(monkeypatch):
-    # 1 input channel: TensorFlow's backward pass; 4: conv_gemm's (narrowing),
-    # which runs on CPUs without AVX-512: taken to be one here.
-    monkeypatch.setattr(conv_gemm, "cpu_has_avx512", lambda: False)
+@pytest.mark.parametrize("backward", conv_backward.BACKWARDS)
+def test_shifted_convolution_receptive_fields(monkeypatch, backward):
+    # The receptive fields are read from input gradients: every backward pass.
+    monkeypatch.setenv(conv_backward.ENV, backward)
     for channels in (1, 4):
-        assert DownShiftedConv2D(2)._gemm_backward((1, 5, 5, channels)) == (channels == 4)
         down = _dependence(DownShiftedConv2D(2), (5, 5, channels), (2, 2))
         np.testing.assert_array_equal(down[1:3, 1:4], 1)
         assert down.sum() == 6
@@ -158,3 +157,38 @@ def test_training_on_digits_lowers_bits_per_dim(digits):
     model.fit(train, batch_size=32, epochs=4, verbose=0)
     after = model.evaluate(test, verbose=0, return_dict=True)["bits_per_dim"]
     assert before > 4.5 and after < before - 1.0
+
+
+def test_every_backward_pass_gives_the_models_gradients(digits, monkeypatch, tmp_path):
+    """The whole network's gradients (every shifted convolution, the likelihood,
+    RGB mixing) through each way of computing the convolutions' gradients, and
+    through a timed choice (here timings that mix two ways), agree with
+    TensorFlow's own ("stock")."""
+    model = small((8, 8, 3), num_filters=8, dropout=0.0)
+    x = tf.constant(np.random.default_rng(5).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8))
+    model(x)
+    monkeypatch.setenv("KERAS_PIXEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(conv_backward, "_chosen", {})
+    times = {
+        "input": {"stock": 3, "gemm": 2, "forward": 1},
+        "kernel": {"stock": 3, "gemm": 1, "forward": 2},
+    }
+    monkeypatch.setattr(conv_backward, "time_backwards", lambda *args, **kwargs: times)
+
+    def gradients(mode):
+        monkeypatch.setenv(conv_backward.ENV, mode)
+
+        @tf.function
+        def grads():
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(model.likelihood.log_prob(model(x), x))
+            return tape.gradient(loss, model.trainable_weights)
+
+        return [g.numpy() for g in grads()]
+
+    reference = gradients("stock")
+    for mode in ("gemm", "forward", "auto"):
+        for ours, expected in zip(gradients(mode), reference, strict=True):
+            np.testing.assert_allclose(ours, expected, rtol=2e-3, atol=2e-5, err_msg=mode)
+    assert set(conv_backward._chosen.values()) == {("forward", "gemm")}
+    assert list((tmp_path / "conv_backward").glob("*.json"))

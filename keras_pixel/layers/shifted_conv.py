@@ -4,7 +4,7 @@ convolutions (causal by padding, no masks), concat_elu and the gated resnet bloc
 import keras
 from keras import ops
 
-from keras_pixel.layers.conv_gemm import padded_conv2d, use_gemm_backward
+from keras_pixel.layers.conv_backward import padded_conv2d
 from keras_pixel.layers.dropout import ByteDropout
 from keras_pixel.layers.incremental import (
     correlate,
@@ -25,11 +25,10 @@ def concat_elu(x):
 class _ShiftedConv2D(keras.layers.Conv2D):
     """A VALID convolution after padding on top and on the sides given by ``_side_pads``.
 
-    A narrowing stride-1 one (at most half as many output as input channels,
-    like the first convolution of a gated resnet) trains on CPU through
-    :func:`~keras_pixel.layers.conv_gemm.padded_conv2d`: same outputs, a
-    backward pass of two matrix products instead of TensorFlow's slower
-    ``Conv2DBackpropFilter``.
+    A stride-1 one runs through
+    :func:`~keras_pixel.layers.conv_backward.padded_conv2d`: the same forward
+    pass, and the backward pass timed fastest on this CPU for its shape (on CPU,
+    TensorFlow's ``Conv2DBackpropFilter`` is slow for small kernels).
     """
 
     def __init__(self, filters, kernel_size, strides=1, **kwargs):
@@ -41,17 +40,16 @@ class _ShiftedConv2D(keras.layers.Conv2D):
 
     def call(self, inputs):
         pads = ((self.kernel_size[0] - 1, 0), self._side_pads())
-        if self._gemm_backward(inputs.shape):
+        if self._chosen_backward():
             outputs = padded_conv2d(inputs, self.kernel, pads, self.bias if self.use_bias else None)
             return outputs if self.activation is None else self.activation(outputs)
         return super().call(ops.pad(inputs, ((0, 0), *pads, (0, 0))))
 
-    def _gemm_backward(self, input_shape):
-        """Whether to train through :func:`~keras_pixel.layers.conv_gemm.padded_conv2d`
-        (the narrowing stride-1 convolutions, on CPU)."""
+    def _chosen_backward(self):
+        """Whether to run through :func:`~keras_pixel.layers.conv_backward.padded_conv2d`
+        (every plain stride-1 convolution, channels last)."""
         plain = tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)
-        plain = plain and self.groups == 1 and self.data_format == "channels_last"
-        return plain and use_gemm_backward(input_shape, self.filters)
+        return plain and self.groups == 1 and self.data_format == "channels_last"
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape

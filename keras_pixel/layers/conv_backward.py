@@ -23,9 +23,11 @@ Why: on CPU, ``Conv2DBackpropFilter`` takes about as long for a 2 x 3 or 2 x 2
 kernel as for a 3 x 3 one, and ``Conv2DBackpropInput`` reaches half the forward
 pass's FLOP/s, so PixelCNN++'s small shifted kernels train slowly through them
 (benchmarks/README.md). Which way is fastest depends on the CPU and the shape:
-on an AMD EPYC with AVX2 "forward" is up to 3x faster than "stock" for the
-shapes of ``pixelcnn_pp_mnist``, while on AVX-512 CPUs oneDNN's own backward
-pass beat "gemm". So :func:`choose_backward` times the ways on this machine,
+on an AMD EPYC with AVX2, "forward" computed the PixelCNN++ gradients of
+``pixelcnn_pp_mnist``'s shapes 1.1-1.9x as fast as "stock" (each with its forward
+pass; a training step 1.1-1.3x as fast), while on AVX-512 CPUs oneDNN's own
+backward pass beat "gemm" (``benchmarks/bench_conv_backward.py`` prints the
+table for this machine). So :func:`choose_backward` times the ways on this machine,
 each gradient on its own, once per shape and dtype, and keeps the answer in the
 user's cache folder (``<cache>/conv_backward/<machine>.json``; the machine is
 its CPU model, ISA flags, core count and TensorFlow version). Only a gradient

@@ -247,3 +247,13 @@ def test_shifted_layers_train_the_same_through_every_backward_pass(cls, backward
         results.append([y, *tape.gradient(loss, [x, *conv.trainable_weights])])
     for ours, reference in zip(*results, strict=True):
         np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_way_that_fails_here_is_timed_as_infinitely_slow(monkeypatch):
+    def broken(padded, kernel, dy):
+        raise tf.errors.UnimplementedError(None, None, "no such kernel here")
+
+    monkeypatch.setitem(conv_backward._KERNEL_GRADIENTS, "forward", broken)
+    times = conv_backward.time_backwards((2, 6, 7, 8), KERNEL, PADS, rounds=1)
+    assert times["kernel"]["forward"] == float("inf")
+    assert times["kernel"]["stock"] < float("inf") and times["input"]["forward"] < float("inf")

@@ -21,9 +21,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from bench_flops import TFP_HPARAMS  # noqa: E402
 from common import cpu_name  # noqa: E402
-
-TFP_HPARAMS = dict(num_resnet=1, num_hierarchies=2, num_filters=32, num_logistic_mix=5)
 
 
 def model_shapes(entry, batch_size, dtype):

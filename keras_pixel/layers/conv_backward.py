@@ -56,6 +56,7 @@ _MODES = ("auto", "rule", *BACKWARDS)
 #: The batch size timed where the graph's batch size is unknown.
 TIMING_BATCH = 32
 _chosen = {}
+_announced = False
 
 
 def padded_conv2d(x, kernel, pads, bias=None, backward=None):
@@ -205,8 +206,10 @@ def _training_step(gradient, way, pads):
 
 
 def _announce():
-    if not getattr(_announce, "done", False):
-        _announce.done = True
+    """One line on stderr, the first time this process times anything."""
+    global _announced
+    if not _announced:
+        _announced = True
         folder = _table_path()
         where = f"; kept in {folder}" if folder else ""
         print(

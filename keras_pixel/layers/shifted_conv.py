@@ -40,12 +40,12 @@ class _ShiftedConv2D(keras.layers.Conv2D):
 
     def call(self, inputs):
         pads = ((self.kernel_size[0] - 1, 0), self._side_pads())
-        if self._chosen_backward():
+        if self._through_padded_conv2d():
             outputs = padded_conv2d(inputs, self.kernel, pads, self.bias if self.use_bias else None)
             return outputs if self.activation is None else self.activation(outputs)
         return super().call(ops.pad(inputs, ((0, 0), *pads, (0, 0))))
 
-    def _chosen_backward(self):
+    def _through_padded_conv2d(self):
         """Whether to run through :func:`~keras_pixel.layers.conv_backward.padded_conv2d`
         (every plain stride-1 convolution, channels last)."""
         plain = tuple(self.strides) == (1, 1) and tuple(self.dilation_rate) == (1, 1)

@@ -302,12 +302,24 @@ def cmd_train(args):
         jit_compile = args.jit_compile
         if jit_compile is None:
             jit_compile = model.xla_faster and model.image_shape[0] * model.image_shape[1] >= 256
+        if jit_compile and args.seed is not None:
+            if args.jit_compile:
+                import warnings
+
+                warnings.warn(
+                    "--jit-compile is off with --seed: --seed makes TensorFlow's ops "
+                    "deterministic, and Keras does not compile deterministic ops with XLA. "
+                    "Drop --seed to train with XLA.",
+                    stacklevel=2,
+                )
+            jit_compile = False
         model.compile(
             optimizer=training.make_optimizer(
                 learning_rate, lr_decay=lr_decay, ema=ema, warmup_steps=args.warmup_steps
             ),
             jit_compile=jit_compile,
         )
+        jit_compile = bool(model.jit_compile)
     train_images, train_labels = _load_data(args, model, "train")
     test_images, test_labels = _load_data(args, model, "test")
     replicas = strategy.num_replicas_in_sync
@@ -846,10 +858,11 @@ def build_parser():
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="compile the train step with XLA (default: on for PixelCNN and Gated PixelCNN "
-        "on images of 16x16 and up, where it measured 1.0-2x faster on CPU; off for smaller "
-        "images, where compiling costs more than it saves, and for PixelRNN and PixelCNN++, "
-        "which it slows down on CPU)",
+        help="compile the train step with XLA (default: on for Gated PixelCNN on images of "
+        "16x16 and up, where it measured 1.3x faster on CPU; off for smaller images, where "
+        "compiling costs more than it saves, and for PixelCNN, PixelRNN and PixelCNN++, which "
+        "train faster without it on CPU; always off with --seed, whose deterministic ops "
+        "Keras does not compile)",
     )
     p.add_argument(
         "--strategy",

@@ -76,6 +76,29 @@ def test_train_writes_model_samples_and_metrics(trained):
     assert grid.ndim == 2 and grid.shape[0] >= 128
 
 
+@pytest.mark.parametrize("seed", [None, 0])
+def test_train_records_whether_xla_compiled_its_steps(seed, tmp_path, monkeypatch):
+    """--seed makes TensorFlow's ops deterministic, which Keras does not compile
+    with XLA: --jit-compile with --seed says so, and the summary and metrics.json
+    give the setting the steps ran with (Keras would drop XLA quietly)."""
+    import tensorflow as tf
+
+    # The determinism itself is process-wide and not under test here.
+    monkeypatch.setattr(tf.config.experimental, "enable_op_determinism", lambda: None)
+    args = ["train", "pixelcnn_digits", "--dataset", "digits", "--epochs", "1",
+            "--steps-per-epoch", "2", "--jit-compile", "--output", str(tmp_path),
+            "--num-samples", "1", *TINY]  # fmt: skip
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    if seed is None:
+        assert main(args) == 0
+    else:
+        with pytest.warns(UserWarning, match="--jit-compile is off with --seed"):
+            assert main(args) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["jit_compile"] is (seed is None)
+
+
 def test_a_fine_tune_records_the_weights_it_started_from(trained, tmp_path):
     from keras_pixel import zoo
 

@@ -79,3 +79,50 @@ def test_input_channels_must_split_into_groups():
     layer = MaskedConv2D(3, 3, color_channels=3)
     with pytest.raises(ValueError, match="divisible by color_channels"):
         layer(tf.zeros((1, 4, 4, 4)))
+
+
+@pytest.mark.parametrize("backward", ["stock", "gemm", "forward"])
+@pytest.mark.parametrize(
+    "kernel_size, mask_type, color_channels",
+    [(7, "A", 1), (3, "B", 1), ((1, 5), "A", 3), ((5, 3), "B", 3), (1, "B", 3)],
+)
+def test_equals_the_same_padded_convolution_of_the_masked_kernel(
+    kernel_size, mask_type, color_channels, backward, monkeypatch
+):
+    """The layer convolves with the kernel's rows down to the centre only; in
+    float64 its outputs and gradients equal the full "same" convolution of the
+    whole masked kernel, whichever way the gradients are computed."""
+    from keras_pixel.layers import conv_backward
+
+    monkeypatch.setenv(conv_backward.ENV, backward)
+    layer = MaskedConv2D(
+        6, kernel_size, mask_type=mask_type, color_channels=color_channels, dtype="float64"
+    )
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 7, 6, 3)))
+    layer.build(x.shape)
+    layer.bias.assign(rng.normal(size=6))
+    weights = [layer.kernel, layer.bias]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = layer(x)
+        reference = tf.nn.bias_add(
+            tf.nn.conv2d(x, layer.kernel * layer.mask, 1, "SAME"), layer.bias
+        )
+        cotangent = tf.constant(rng.normal(size=ours.shape))
+        losses = [tf.reduce_sum(y * cotangent) for y in (ours, reference)]
+    np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+    for a, b in zip(*(tape.gradient(loss, [x, *weights]) for loss in losses), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    kernel_gradient = tape.gradient(losses[0], layer.kernel).numpy()
+    np.testing.assert_array_equal(kernel_gradient[layer.mask == 0], 0)
+
+
+def test_a_dilated_layer_equals_the_same_padded_convolution():
+    layer = MaskedConv2D(4, 3, mask_type="B", dilation_rate=2, dtype="float64")
+    x = tf.constant(np.random.default_rng(1).normal(size=(1, 8, 8, 2)))
+    ours = layer(x)
+    reference = tf.nn.bias_add(
+        tf.nn.conv2d(x, layer.kernel * layer.mask, 1, "SAME", dilations=2), layer.bias
+    )
+    np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)

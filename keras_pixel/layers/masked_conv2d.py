@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_pixel.layers.conv_backward import padded_conv2d
 from keras_pixel.layers.incremental import autocast, conv_at, pointwise, write_at, write_pixels
 from keras_pixel.layers.masking import (
     causal_kernel_mask,
@@ -24,6 +25,15 @@ class MaskedConv2D(keras.layers.Conv2D):
     input and output channels are split into contiguous R, G, B groups and the
     centre tap connects group ``g`` to group ``g'`` only where ``g < g'`` (A) or
     ``g <= g'`` (B). See :mod:`keras_pixel.layers.masking`.
+
+    The rows of the kernel below its centre are masked out whole, so (without
+    dilation) the layer convolves with the ``kh // 2 + 1`` rows down to the
+    centre only, its input padded on top and on the sides: the same outputs as
+    the full ``"same"`` convolution up to float rounding, with ``(kh // 2) / kh``
+    fewer multiply-adds (3/7 for the 7 x 7 first layer, 1/3 for 3 x 3), forward
+    and backward. That convolution runs through
+    :func:`~keras_pixel.layers.conv_backward.padded_conv2d`, whose two gradients
+    are computed the way timed fastest on this CPU.
 
     Input ``[B, H, W, C_in]`` -> output ``[B, H, W, filters]`` (``"same"`` padding,
     stride 1); ``C_in`` and ``filters`` must be divisible by ``color_channels``.
@@ -156,8 +166,12 @@ class MaskedConv2D(keras.layers.Conv2D):
         )
 
     def convolution_op(self, inputs, kernel):
-        mask = ops.convert_to_tensor(self._mask, dtype=kernel.dtype)
-        return super().convolution_op(inputs, kernel * mask)
+        masked = kernel * ops.convert_to_tensor(self._mask, dtype=kernel.dtype)
+        if tuple(self.dilation_rate) != (1, 1) or self.groups != 1:
+            return super().convolution_op(inputs, masked)
+        kh, kw = self.kernel_size
+        pads = ((kh // 2, 0), (kw // 2, kw // 2))
+        return padded_conv2d(inputs, masked[: kh // 2 + 1], pads)
 
     def get_config(self):
         config = super().get_config()

@@ -33,6 +33,11 @@ class PixelCNN(AutoregressiveModel):
         **kwargs: passed to ``keras.Model``.
     """
 
+    #: Off since its masked convolutions drop the masked-out rows and take the
+    #: gradients timed fastest on the CPU: 1.5-1.7x XLA's training rate on CPU
+    #: (benchmarks/README.md, "MaskedConv2D: the rows below the centre").
+    xla_faster = False
+
     conditionable = False
 
     def __init__(

@@ -258,3 +258,36 @@ def test_a_way_that_fails_here_is_timed_as_infinitely_slow(monkeypatch):
     times = conv_backward.time_backwards((2, 6, 7, 8), KERNEL, PADS, rounds=1)
     assert times["kernel"]["forward"] == float("inf")
     assert times["kernel"]["stock"] < float("inf") and times["input"]["forward"] < float("inf")
+
+
+def test_under_xla_the_plain_convolution_is_differentiated_by_xla(monkeypatch):
+    """Inside a jit-compiled function (here with an unknown batch and a tf.cond,
+    as a distributed fit step traces it) nothing is timed, and the gradients are
+    XLA's own, equal to TensorFlow's outside XLA."""
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed inside an XLA-compiled function")
+
+    monkeypatch.setattr(conv_backward, "choose_backward", no_timing)
+    kernel = tf.constant(np.random.default_rng(0).normal(size=(2, 3, 8, 4)), tf.float32)
+    pads = ((1, 0), (1, 1))
+
+    def loss_and_gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.cond(
+                tf.shape(x)[0] > 0,
+                lambda: padded_conv2d(x, kernel, pads),
+                lambda: tf.zeros((0, 6, 7, 4)),
+            )
+            loss = tf.reduce_sum(tf.sin(y))
+        return tape.gradient(loss, x)
+
+    spec = tf.TensorSpec((None, 6, 7, 8), tf.float32)
+    compiled = tf.function(loss_and_gradient, jit_compile=True, input_signature=[spec])
+    x = tf.random.normal((2, 6, 7, 8))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.nn.conv2d(tf.pad(x, ((0, 0), *pads, (0, 0))), kernel, 1, "VALID")
+        reference = tape.gradient(tf.reduce_sum(tf.sin(y)), x)
+    np.testing.assert_allclose(compiled(x), reference, rtol=1e-4, atol=1e-4)

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_pixel.layers import MaskedConv2D, causal_kernel_mask
+from keras_pixel.layers.masking import split_groups
 from keras_pixel.testing import assert_layer_causal
 
 
@@ -126,3 +127,36 @@ def test_a_dilated_layer_equals_the_same_padded_convolution():
         tf.nn.conv2d(x, layer.kernel * layer.mask, 1, "SAME", dilations=2), layer.bias
     )
     np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("color_channels", [1, 3])
+def test_split_groups_gathers_each_part_group_by_group(color_channels):
+    num_parts, size = 4, 2
+    channels = color_channels * num_parts * size
+    x = np.arange(2 * 5 * channels, dtype="float64").reshape(2, 5, channels)
+    parts = split_groups(tf.constant(x), num_parts, color_channels)
+    group = channels // color_channels
+    for p, part in enumerate(parts):
+        expected = np.concatenate(
+            [
+                x[..., g * group + p * size : g * group + (p + 1) * size]
+                for g in range(color_channels)
+            ],
+            axis=-1,
+        )
+        np.testing.assert_array_equal(part, expected)
+    weights = tf.constant(np.random.default_rng(0).normal(size=(num_parts, channels // num_parts)))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = sum(
+            tf.reduce_sum(part * w)
+            for part, w in zip(split_groups(xt, num_parts, color_channels), weights, strict=True)
+        )
+    gradient = tape.gradient(loss, xt).numpy()
+    for p in range(num_parts):
+        for g in range(color_channels):
+            block = gradient[..., g * group + p * size : g * group + (p + 1) * size]
+            np.testing.assert_array_equal(
+                block, np.broadcast_to(weights[p][g * size : (g + 1) * size], block.shape)
+            )

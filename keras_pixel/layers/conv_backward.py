@@ -71,7 +71,9 @@ def padded_conv2d(x, kernel, pads, bias=None, backward=None):
         backward: one of :data:`BACKWARDS` for both gradients, a pair ``(way for
             the input gradient, way for the kernel gradient)``, or None: what
             :func:`choose_backward` picks where the gradient is first taken (so
-            a forward-only call, such as sampling or export, times nothing).
+            a forward-only call, such as sampling or export, times nothing),
+            and inside an XLA-compiled function the plain convolution, whose
+            gradients XLA computes.
 
     Returns:
         ``[B, H_out, W_out, F]``.
@@ -81,6 +83,9 @@ def padded_conv2d(x, kernel, pads, bias=None, backward=None):
     _check(args[0].shape, args[1].shape, pads)
     if ways is not None and "gemm" in ways:
         _check_known_size(args[0].shape)
+    if backward is None and _in_xla_function():
+        y = tf.nn.conv2d(tf.pad(args[0], ((0, 0), *pads, (0, 0))), args[1], 1, "VALID")
+        return y if bias is None else tf.nn.bias_add(y, args[2])
 
     @tf.custom_gradient
     def conv(x, kernel, *bias):
@@ -98,6 +103,18 @@ def padded_conv2d(x, kernel, pads, bias=None, backward=None):
         return y, grad
 
     return conv(*args)
+
+
+def _in_xla_function():
+    """Whether the graph being traced is compiled by XLA (``jit_compile=True``):
+    XLA lowers a convolution's gradients itself, and the timing measures
+    TensorFlow's kernels, not XLA's. (Inside a ``tf.cond`` of such a function, a
+    custom gradient's captures also fail to compile.)"""
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def _pair(backward):

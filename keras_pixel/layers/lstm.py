@@ -14,7 +14,7 @@ from keras import ops
 from keras_pixel.layers.incremental import autocast, conv_at, pointwise, read_at, write_at
 from keras_pixel.layers.masked_conv2d import MaskedConv2D
 from keras_pixel.layers.masking import channel_groups, split_groups, validate_color_channels
-from keras_pixel.layers.shifts import down_shift
+from keras_pixel.layers.shifts import crop, down_shift
 
 
 def lstm_update(gates, cell, color_channels):
@@ -33,12 +33,15 @@ def lstm_update(gates, cell, color_channels):
 
 
 def skew(x):
-    """Shifts row ``i`` of ``[B, H, W, C]`` right by ``i`` -> ``[B, H, W + H - 1, C]``."""
+    """Shifts row ``i`` of ``[B, H, W, C]`` right by ``i`` -> ``[B, H, W + H - 1, C]``.
+
+    Pads, reshapes and plain slices only (no strided slice: see
+    :mod:`keras_pixel.layers.shifts`), as :func:`unskew`."""
     _, height, width, channels = x.shape
     batch = ops.shape(x)[0]
     x = ops.pad(x, ((0, 0), (0, 0), (0, height), (0, 0)))
     x = ops.reshape(x, (batch, height * (width + height), channels))
-    x = x[:, : height * (width + height - 1)]
+    x = ops.slice(x, (0, 0, 0), (-1, height * (width + height - 1), -1))
     return ops.reshape(x, (batch, height, width + height - 1, channels))
 
 
@@ -49,7 +52,7 @@ def unskew(x, width):
     x = ops.reshape(x, (batch, height * skewed, channels))
     x = ops.pad(x, ((0, 0), (0, height), (0, 0)))
     x = ops.reshape(x, (batch, height, skewed + 1, channels))
-    return x[:, :, :width]
+    return crop(x, (0, 0), (height, width))
 
 
 class _CausalLSTMBase(keras.layers.Layer):

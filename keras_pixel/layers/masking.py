@@ -112,7 +112,11 @@ def split_groups(x, num_parts, color_channels):
         )
     shape = ops.shape(x)
     size = channels // (num_parts * color_channels)
-    x = ops.reshape(x, (*shape[:-1], color_channels, num_parts, size))
+    x = ops.reshape(x, (*shape[:-1], color_channels, num_parts * size))
+    # One split (its gradient is one concatenation) rather than a slice per part,
+    # whose gradients each write a zero tensor of the whole input and are summed:
+    # those were 30% of a Row LSTM training step's op time on CPU.
     return [
-        ops.reshape(x[..., p, :], (*shape[:-1], color_channels * size)) for p in range(num_parts)
+        ops.reshape(part, (*shape[:-1], color_channels * size))
+        for part in ops.split(x, num_parts, axis=-1)
     ]

@@ -291,3 +291,11 @@ def test_under_xla_the_plain_convolution_is_differentiated_by_xla(monkeypatch):
         y = tf.nn.conv2d(tf.pad(x, ((0, 0), *pads, (0, 0))), kernel, 1, "VALID")
         reference = tape.gradient(tf.reduce_sum(tf.sin(y)), x)
     np.testing.assert_allclose(compiled(x), reference, rtol=1e-4, atol=1e-4)
+
+
+def test_timing_many_shapes_logs_no_retracing_warnings(caplog):
+    """Each timed way is a fresh tf.function; TensorFlow's "frequent retracing"
+    warnings about them would land in the middle of a user's first step."""
+    for width in range(5, 9):
+        conv_backward.time_backwards((2, 4, width, 3), (2, 3, 3, 2), ((1, 0), (1, 1)), rounds=1)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

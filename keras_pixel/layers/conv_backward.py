@@ -40,8 +40,10 @@ being taken times anything: sampling and export never do.
 to "stock"). With a GPU both gradients are "stock" (cuDNN's).
 """
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -177,7 +179,7 @@ def time_backwards(input_shape, kernel_shape, pads, dtype="float32", rounds=5):
     batch = input_shape[0] or TIMING_BATCH
     shape = (batch, *tuple(input_shape)[1:])
     _announce()
-    with tf.init_scope():
+    with tf.init_scope(), _without_retracing_warnings():
         x = tf.cast(tf.random.normal(shape), dtype)
         kernel = tf.cast(tf.random.normal(kernel_shape) * 0.1, dtype)
         steps = {
@@ -201,6 +203,20 @@ def time_backwards(input_shape, kernel_shape, pads, dtype="float32", rounds=5):
     for (gradient, way), ms in samples.items():
         times[gradient][way] = sorted(ms)[len(ms) // 2]
     return times
+
+
+@contextlib.contextmanager
+def _without_retracing_warnings():
+    """TensorFlow's logger above WARNING: each timed way is a new ``tf.function``,
+    which TensorFlow would otherwise report as frequent retracing, once per few
+    shapes, in the middle of a user's first training step."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _training_step(gradient, way, pads):

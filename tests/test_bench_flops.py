@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 from bench_flops import live_macs  # noqa: E402
 
-from keras_pixel.layers import MaskedConv2D  # noqa: E402
+from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D  # noqa: E402
 
 
 @pytest.mark.parametrize("mask_type, live_taps", [("A", 4), ("B", 5)])
@@ -45,3 +45,17 @@ def test_dense_strided_transposed_and_loops_are_counted():
     counted = live_macs(fn, tf.TensorSpec((2, 4, 4, 5), tf.float32))
     expected = 16 * 5 * 6 + 4 * 2 * 2 * 6 * 4 + 4 * 2 * 2 * 4 * 3 + 4 * 5 * 5
     assert counted["live"] == expected and counted["uncounted"] == []
+
+
+def test_diagonal_bilstm_computes_its_two_state_taps_only():
+    # Per image, each direction: a 1x1 input-to-state convolution (4 x 5
+    # positions, 2 -> 4 * 3 channels) and, for each of the W + H - 1 = 8 columns
+    # of the skewed map, the 2 x 1 state-to-state convolution (4 rows, 2 taps,
+    # 3 -> 12 channels). No third, zero tap is computed.
+    layer = DiagonalBiLSTM(3)
+    spec = tf.TensorSpec((2, 4, 5, 2), tf.float32)
+    layer.build(spec.shape)
+    counted = live_macs(layer, spec)
+    per_direction = 4 * 5 * 2 * 12 + 8 * 4 * 2 * 3 * 12
+    assert counted["live"] == counted["dense"] == 2 * per_direction
+    assert counted["uncounted"] == []

@@ -217,16 +217,16 @@ class DiagonalBiLSTM(_CausalLSTMBase):
 
     def _direction(self, inputs, input_conv, state_kernel):
         width = inputs.shape[2]
-        gates_in = skew(input_conv(inputs))
-        gates_in = ops.transpose(gates_in, (2, 0, 1, 3))
+        # Each column of the skewed map is stored bottom row first. Then the 2 x 1
+        # state-to-state convolution over (i - 1, j) and (i, j) is a "same"
+        # convolution of width 2 (TensorFlow pads an even kernel after, which is
+        # above once the rows are reversed): no zero tap, and no slice, pad or
+        # reshape inside the loop, whose gradient would need the batch size as an
+        # XLA compile-time constant.
+        gates_in = ops.flip(ops.transpose(skew(input_conv(inputs)), (2, 0, 1, 3)), axis=2)
         batch, height = ops.shape(inputs)[0], inputs.shape[1]
         zeros = ops.zeros((batch, height, self.units), dtype=gates_in.dtype)
-        kernel = ops.cast(state_kernel, gates_in.dtype)
-        # The 2 x 1 state-to-state convolution over (i - 1, j) and (i, j) as a
-        # "same" convolution of width 3 whose tap on row i + 1 is zero: slices,
-        # pads or reshapes inside the loop would need the batch size as an XLA
-        # compile-time constant in the loop's gradient.
-        kernel = ops.concatenate([kernel, ops.zeros_like(kernel[:1])], axis=0)
+        kernel = ops.flip(ops.cast(state_kernel, gates_in.dtype), axis=0)
 
         def step(carry, column_gates):
             hidden, cell = carry
@@ -234,7 +234,9 @@ class DiagonalBiLSTM(_CausalLSTMBase):
             return lstm_update(gates, cell, self.color_channels)
 
         hidden, cells = tf.scan(step, gates_in, initializer=(zeros, zeros))
-        return tuple(unskew(ops.transpose(x, (1, 2, 0, 3)), width) for x in (hidden, cells))
+        return tuple(
+            unskew(ops.transpose(ops.flip(x, axis=2), (1, 2, 0, 3)), width) for x in (hidden, cells)
+        )
 
     def _both_directions(self, inputs):
         """-> ``((hidden, cells) left-to-right, (hidden, cells) right-to-left)``, each

@@ -86,15 +86,11 @@ def padded_conv2d(x, kernel, pads, bias=None, backward=None):
     if ways is not None and "gemm" in ways:
         _check_known_size(args[0].shape)
     if backward is None and _in_xla_function():
-        y = tf.nn.conv2d(tf.pad(args[0], ((0, 0), *pads, (0, 0))), args[1], 1, "VALID")
-        return y if bias is None else tf.nn.bias_add(y, args[2])
+        return _padded_conv(*args[:2], pads, *args[2:])[1]
 
     @tf.custom_gradient
     def conv(x, kernel, *bias):
-        padded = tf.pad(x, ((0, 0), *pads, (0, 0)))
-        y = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
-        if bias:
-            y = tf.nn.bias_add(y, bias[0])
+        padded, y = _padded_conv(x, kernel, pads, *bias)
 
         def grad(dy):
             input_way, kernel_way = ways or choose_backward(x.shape, kernel.shape, pads, x.dtype)
@@ -105,6 +101,13 @@ def padded_conv2d(x, kernel, pads, bias=None, backward=None):
         return y, grad
 
     return conv(*args)
+
+
+def _padded_conv(x, kernel, pads, bias=None):
+    """-> ``(padded input, output)`` of the padded VALID convolution."""
+    padded = tf.pad(x, ((0, 0), *pads, (0, 0)))
+    y = tf.nn.conv2d(padded, kernel, strides=1, padding="VALID")
+    return padded, (y if bias is None else tf.nn.bias_add(y, bias))
 
 
 def _in_xla_function():

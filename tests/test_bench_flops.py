@@ -29,6 +29,19 @@ def test_masked_taps_are_not_counted(mask_type, live_taps):
     assert counted["uncounted"] == []
 
 
+@pytest.mark.parametrize("mask_type, live_taps", [("A", 2), ("B", 3)])
+def test_a_one_row_layer_computes_the_taps_up_to_its_centre_only(mask_type, live_taps):
+    # A 1 x 5 kernel (the Row LSTM's input-to-state and the horizontal stack's
+    # shape): the two taps right of the centre are masked out, so 3 are computed.
+    conv = MaskedConv2D(8, (1, 5), mask_type=mask_type)
+    spec = tf.TensorSpec((2, 4, 5, 1), tf.float32)
+    conv.build(spec.shape)
+    counted = live_macs(lambda x: conv(x), spec)
+    assert counted["live"] == 20 * 8 * live_taps
+    assert counted["dense"] == 20 * 8 * 3
+    assert counted["uncounted"] == []
+
+
 def test_dense_strided_transposed_and_loops_are_counted():
     dense = keras.layers.Dense(6)
     strided = keras.layers.Conv2D(4, 2, strides=2)

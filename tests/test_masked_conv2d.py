@@ -85,14 +85,15 @@ def test_input_channels_must_split_into_groups():
 @pytest.mark.parametrize("backward", ["stock", "gemm", "forward"])
 @pytest.mark.parametrize(
     "kernel_size, mask_type, color_channels",
-    [(7, "A", 1), (3, "B", 1), ((1, 5), "A", 3), ((5, 3), "B", 3), (1, "B", 3)],
+    [(7, "A", 1), (3, "B", 1), ((1, 5), "A", 3), ((1, 3), "B", 1), ((5, 3), "B", 3), (1, "B", 3)],
 )
 def test_equals_the_same_padded_convolution_of_the_masked_kernel(
     kernel_size, mask_type, color_channels, backward, monkeypatch
 ):
-    """The layer convolves with the kernel's rows down to the centre only; in
-    float64 its outputs and gradients equal the full "same" convolution of the
-    whole masked kernel, whichever way the gradients are computed."""
+    """The layer convolves with the kernel's rows down to the centre only (a
+    one-row kernel with its columns up to the centre only); in float64 its
+    outputs and gradients equal the full "same" convolution of the whole masked
+    kernel, whichever way the gradients are computed."""
     from keras_pixel.layers import conv_backward
 
     monkeypatch.setenv(conv_backward.ENV, backward)

@@ -31,7 +31,11 @@ class MaskedConv2D(keras.layers.Conv2D):
     centre only, its input padded on top and on the sides: the same outputs as
     the full ``"same"`` convolution up to float rounding, with ``(kh // 2) / kh``
     fewer multiply-adds (3/7 for the 7 x 7 first layer, 1/3 for 3 x 3), forward
-    and backward. That convolution runs through
+    and backward. A one-row ``1 x k`` kernel (the Row LSTM's input-to-state
+    convolution, the Gated PixelCNN's horizontal stack) has only its centre row,
+    whose taps right of the centre are masked out: it convolves with the
+    ``k // 2 + 1`` taps up to the centre, its input padded on the left. That
+    convolution runs through
     :func:`~keras_pixel.layers.conv_backward.padded_conv2d`, whose two gradients
     are computed the way timed fastest on this CPU.
 
@@ -170,6 +174,8 @@ class MaskedConv2D(keras.layers.Conv2D):
         if tuple(self.dilation_rate) != (1, 1) or self.groups != 1:
             return super().convolution_op(inputs, masked)
         kh, kw = self.kernel_size
+        if kh == 1:
+            return padded_conv2d(inputs, masked[:, : kw // 2 + 1], ((0, 0), (kw // 2, 0)))
         pads = ((kh // 2, 0), (kw // 2, kw // 2))
         return padded_conv2d(inputs, masked[: kh // 2 + 1], pads)
 

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D, RowLSTM
-from keras_pixel.layers.lstm import skew, unskew
+from keras_pixel.layers.lstm import skew, skewed_columns, unskew, unskewed_columns
 from keras_pixel.models import PixelRNN
 from keras_pixel.testing import assert_model_contract
 
@@ -17,6 +17,21 @@ def test_skew_round_trip():
     np.testing.assert_array_equal(s[0, 2, 2:6], x[0, 2])
     assert float(tf.reduce_sum(tf.abs(s[0, 2, :2]))) == 0
     np.testing.assert_array_equal(unskew(s, 4), x)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_skewed_columns_are_the_skewed_maps_columns_bottom_row_first(mirrored):
+    x = np.arange(2 * 3 * 4 * 2, dtype="float32").reshape(2, 3, 4, 2) + 1
+    skewed = skew(tf.constant(x[:, :, ::-1] if mirrored else x)).numpy()
+    expected = skewed.transpose(2, 0, 1, 3)[:, :, ::-1]
+    batch = tf.TensorSpec((None, 3, 4, 2), tf.float32)
+    columns = tf.function(lambda x: skewed_columns(x, mirrored), input_signature=[batch])(x)
+    np.testing.assert_array_equal(columns, expected)
+    back = tf.function(
+        lambda c: unskewed_columns(c, 4, mirrored),
+        input_signature=[tf.TensorSpec((6, None, 3, 2), tf.float32)],
+    )(columns)
+    np.testing.assert_array_equal(back, x)
 
 
 def _dependence(layer, shape, position):

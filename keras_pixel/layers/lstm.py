@@ -8,6 +8,7 @@ whole column of the skewed map (Diagonal BiLSTM) per step.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -53,6 +54,51 @@ def unskew(x, width):
     x = ops.pad(x, ((0, 0), (0, height), (0, 0)))
     x = ops.reshape(x, (batch, height, skewed + 1, channels))
     return crop(x, (0, 0), (height, width))
+
+
+def _skewed_pixel(height, width, mirrored):
+    """``[W + H - 1, H]``: the pixel ``i * W + j`` at each column and slot (bottom
+    row first) of the skewed map, ``H * W`` where the slot is padding; with
+    ``mirrored``, of the map mirrored left to right."""
+    column = np.arange(width + height - 1)[:, None]
+    row = height - 1 - np.arange(height)[None, :]
+    col = column - row
+    inside = (col >= 0) & (col < width)
+    col = width - 1 - col if mirrored else col
+    return np.where(inside, row * width + col, height * width).astype("int32")
+
+
+def skewed_columns(x, mirrored=False):
+    """The columns of :func:`skew` ``(x)``, each bottom row first, as the steps of a
+    scan: ``[B, H, W, C]`` -> ``[W + H - 1, B, H, C]``; with ``mirrored``, those of
+    the map mirrored left to right (the right-to-left direction's).
+
+    That is ``flip(transpose(skew(x), (2, 0, 1, 3)), axis=2)``, as one gather
+    (and a zero pixel appended for the padding): the pad, slice, transpose and
+    flip it replaces each copied the whole map, forward and backward."""
+    _, height, width, channels = x.shape
+    batch = ops.shape(x)[0]
+    pixels = ops.reshape(x, (batch, height * width, channels))
+    pixels = ops.reshape(ops.pad(pixels, ((0, 0), (0, 1), (0, 0))), (-1, channels))
+    source = ops.convert_to_tensor(_skewed_pixel(height, width, mirrored))[:, None, :]
+    images = ops.arange(batch, dtype="int32")[None, :, None] * (height * width + 1)
+    return ops.take(pixels, images + source, axis=0)
+
+
+def unskewed_columns(columns, width, mirrored=False):
+    """Inverse of :func:`skewed_columns`: ``[W + H - 1, B, H, C]`` -> ``[B, H, W, C]``,
+    as one gather."""
+    _, _, height, channels = columns.shape
+    batch = ops.shape(columns)[1]
+    row = np.arange(height)[:, None]
+    col = np.arange(width)[None, :]
+    column = row + (width - 1 - col if mirrored else col)
+    slot = np.broadcast_to(height - 1 - row, column.shape)
+    column, slot = (ops.convert_to_tensor(a.astype("int32"))[None] for a in (column, slot))
+    images = ops.arange(batch, dtype="int32")[:, None, None]
+    return ops.take(
+        ops.reshape(columns, (-1, channels)), (column * batch + images) * height + slot, axis=0
+    )
 
 
 class _CausalLSTMBase(keras.layers.Layer):
@@ -215,17 +261,20 @@ class DiagonalBiLSTM(_CausalLSTMBase):
             name="backward_state_kernel", shape=shape, initializer="glorot_uniform"
         )
 
-    def _direction(self, inputs, input_conv, state_kernel):
-        width = inputs.shape[2]
+    def _direction(self, inputs, input_conv, state_kernel, mirrored):
+        """One direction's ``(hidden, cells)``, each ``[B, H, W, units]`` in image
+        coordinates; ``mirrored``: the right-to-left direction (not yet shifted
+        down). Its input-to-state convolution is 1x1, so it is taken on the map
+        itself and :func:`skewed_columns` mirrors the result."""
+        height, width = inputs.shape[1], inputs.shape[2]
         # Each column of the skewed map is stored bottom row first. Then the 2 x 1
         # state-to-state convolution over (i - 1, j) and (i, j) is a "same"
         # convolution of width 2 (TensorFlow pads an even kernel after, which is
         # above once the rows are reversed): no zero tap, and no slice, pad or
         # reshape inside the loop, whose gradient would need the batch size as an
         # XLA compile-time constant.
-        gates_in = ops.flip(ops.transpose(skew(input_conv(inputs)), (2, 0, 1, 3)), axis=2)
-        batch, height = ops.shape(inputs)[0], inputs.shape[1]
-        zeros = ops.zeros((batch, height, self.units), dtype=gates_in.dtype)
+        gates_in = skewed_columns(input_conv(inputs), mirrored)
+        zeros = ops.zeros((ops.shape(inputs)[0], height, self.units), dtype=gates_in.dtype)
         kernel = ops.flip(ops.cast(state_kernel, gates_in.dtype), axis=0)
 
         def step(carry, column_gates):
@@ -234,18 +283,14 @@ class DiagonalBiLSTM(_CausalLSTMBase):
             return lstm_update(gates, cell, self.color_channels)
 
         hidden, cells = tf.scan(step, gates_in, initializer=(zeros, zeros))
-        return tuple(
-            unskew(ops.transpose(ops.flip(x, axis=2), (1, 2, 0, 3)), width) for x in (hidden, cells)
-        )
+        return tuple(unskewed_columns(x, width, mirrored) for x in (hidden, cells))
 
     def _both_directions(self, inputs):
         """-> ``((hidden, cells) left-to-right, (hidden, cells) right-to-left)``, each
         ``[B, H, W, units]`` in image coordinates (the second not yet shifted down)."""
-        left = self._direction(inputs, self.forward_input, self.forward_state_kernel)
-        right = self._direction(
-            ops.flip(inputs, axis=2), self.backward_input, self.backward_state_kernel
-        )
-        return left, tuple(ops.flip(x, axis=2) for x in right)
+        left = self._direction(inputs, self.forward_input, self.forward_state_kernel, False)
+        right = self._direction(inputs, self.backward_input, self.backward_state_kernel, True)
+        return left, right
 
     def call(self, inputs):
         (left, _), (right, _) = self._both_directions(inputs)

@@ -15,30 +15,22 @@ from bench_flops import live_macs  # noqa: E402
 from keras_pixel.layers import DiagonalBiLSTM, MaskedConv2D  # noqa: E402
 
 
-@pytest.mark.parametrize("mask_type, live_taps", [("A", 4), ("B", 5)])
-def test_masked_taps_are_not_counted(mask_type, live_taps):
-    conv = MaskedConv2D(8, 3, mask_type=mask_type)
+@pytest.mark.parametrize(
+    "kernel_size, mask_type, live_taps, computed_taps",
+    [(3, "A", 4, 6), (3, "B", 5, 6), ((1, 5), "A", 2, 3), ((1, 5), "B", 3, 3)],
+)
+def test_masked_taps_are_not_counted(kernel_size, mask_type, live_taps, computed_taps):
+    # 25 positions, each 8 filters over the live taps of one input channel. The
+    # layer convolves with the kernel rows down to the centre only (the row below
+    # a 3 x 3 centre is masked out whole: 6 taps are computed, not 9); a one-row
+    # 1 x 5 kernel (the Row LSTM's input-to-state shape) with its 3 taps up to
+    # the centre (those to the right are masked out).
+    conv = MaskedConv2D(8, kernel_size, mask_type=mask_type)
     spec = tf.TensorSpec((2, 5, 5, 1), tf.float32)
     conv.build(spec.shape)
     counted = live_macs(lambda x: conv(x), spec)
-    # 25 positions, each 8 filters over the live taps of one input channel; the
-    # layer convolves with the 2 x 3 kernel rows down to the centre (the row
-    # below is masked out whole), so 6 taps are computed, not 9.
     assert counted["live"] == 25 * 8 * live_taps
-    assert counted["dense"] == 25 * 8 * 6
-    assert counted["uncounted"] == []
-
-
-@pytest.mark.parametrize("mask_type, live_taps", [("A", 2), ("B", 3)])
-def test_a_one_row_layer_computes_the_taps_up_to_its_centre_only(mask_type, live_taps):
-    # A 1 x 5 kernel (the Row LSTM's input-to-state and the horizontal stack's
-    # shape): the two taps right of the centre are masked out, so 3 are computed.
-    conv = MaskedConv2D(8, (1, 5), mask_type=mask_type)
-    spec = tf.TensorSpec((2, 4, 5, 1), tf.float32)
-    conv.build(spec.shape)
-    counted = live_macs(lambda x: conv(x), spec)
-    assert counted["live"] == 20 * 8 * live_taps
-    assert counted["dense"] == 20 * 8 * 3
+    assert counted["dense"] == 25 * 8 * computed_taps
     assert counted["uncounted"] == []
 
 

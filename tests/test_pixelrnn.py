@@ -34,6 +34,13 @@ def test_skewed_columns_are_the_skewed_maps_columns_bottom_row_first(mirrored):
     np.testing.assert_array_equal(back, x)
 
 
+def test_skewed_columns_reject_shapes_they_cannot_come_from():
+    with pytest.raises(ValueError, match="skewed_columns takes"):
+        skewed_columns(tf.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="5 columns cannot come from a map 3 high and 4 wide"):
+        unskewed_columns(tf.zeros((5, 2, 3, 2)), 4)
+
+
 def _dependence(layer, shape, position):
     x = tf.random.normal((1, *shape))
     with tf.GradientTape() as tape:

@@ -56,6 +56,14 @@ def unskew(x, width):
     return crop(x, (0, 0), (height, width))
 
 
+def _check_known(shape, name, layout, unknown_axis):
+    """Raises ``ValueError`` unless ``shape`` has rank 4 and every size but
+    ``unknown_axis`` (the batch) is known."""
+    sizes = tuple(shape)
+    if len(sizes) != 4 or None in sizes[:unknown_axis] + sizes[unknown_axis + 1 :]:
+        raise ValueError(f"{name} takes {layout} of known size (but the batch), got {shape}.")
+
+
 def _skewed_pixel(height, width, mirrored):
     """``[W + H - 1, H]``: the pixel ``i * W + j`` at each column and slot (bottom
     row first) of the skewed map, ``H * W`` where the slot is padding; with
@@ -76,6 +84,7 @@ def skewed_columns(x, mirrored=False):
     That is ``flip(transpose(skew(x), (2, 0, 1, 3)), axis=2)``, as one gather
     (and a zero pixel appended for the padding): the pad, slice, transpose and
     flip it replaces each copied the whole map, forward and backward."""
+    _check_known(x.shape, "skewed_columns", "[batch, height, width, channels]", 0)
     _, height, width, channels = x.shape
     batch = ops.shape(x)[0]
     pixels = ops.reshape(x, (batch, height * width, channels))
@@ -88,7 +97,13 @@ def skewed_columns(x, mirrored=False):
 def unskewed_columns(columns, width, mirrored=False):
     """Inverse of :func:`skewed_columns`: ``[W + H - 1, B, H, C]`` -> ``[B, H, W, C]``,
     as one gather."""
-    _, _, height, channels = columns.shape
+    _check_known(columns.shape, "unskewed_columns", "[W + H - 1, batch, height, channels]", 1)
+    steps, _, height, channels = columns.shape
+    if steps != int(width) + height - 1:
+        raise ValueError(
+            f"unskewed_columns: {steps} columns cannot come from a map {height} high and "
+            f"{width} wide, which skews to {int(width) + height - 1} columns."
+        )
     batch = ops.shape(columns)[1]
     row = np.arange(height)[:, None]
     col = np.arange(width)[None, :]

@@ -34,6 +34,41 @@ def test_skewed_columns_are_the_skewed_maps_columns_bottom_row_first(mirrored):
     np.testing.assert_array_equal(back, x)
 
 
+@pytest.mark.parametrize("mirrored", [False, True])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_skewed_columns_gradients_are_those_of_skew_transpose_and_flip(mirrored, jit_compile):
+    """The hand-written gradients (each map's gradient is the other map) against
+    TensorFlow's own gradients of the pad/slice/transpose/flip composition, in float64."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 3, 4, 2)))
+    columns_weights = tf.constant(rng.normal(size=(6, 2, 3, 2)))
+    pixels_weights = tf.constant(rng.normal(size=(2, 3, 4, 2)))
+
+    def reference_columns(x):
+        return tf.reverse(tf.transpose(skew(x[:, :, ::-1] if mirrored else x), (2, 0, 1, 3)), [2])
+
+    def reference_pixels(columns):
+        pixels = unskew(tf.transpose(tf.reverse(columns, [2]), (1, 2, 0, 3)), 4)
+        return pixels[:, :, ::-1] if mirrored else pixels
+
+    @tf.function(jit_compile=jit_compile)
+    def gradients(x, to_columns, to_pixels):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            columns = to_columns(x) * columns_weights
+            through_columns = tf.reduce_sum(columns)
+            through_both = tf.reduce_sum(to_pixels(columns) * pixels_weights)
+        return tape.gradient(through_columns, x), tape.gradient(through_both, x)
+
+    ours = gradients(
+        x, lambda x: skewed_columns(x, mirrored), lambda c: unskewed_columns(c, 4, mirrored)
+    )
+    expected = gradients(x, reference_columns, reference_pixels)
+    for got, want in zip(ours, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+    assert float(tf.reduce_max(tf.abs(ours[1]))) > 0
+
+
 def test_skewed_columns_reject_shapes_they_cannot_come_from():
     with pytest.raises(ValueError, match="skewed_columns takes"):
         skewed_columns(tf.zeros((2, 3, 4)))

@@ -83,8 +83,43 @@ def skewed_columns(x, mirrored=False):
 
     That is ``flip(transpose(skew(x), (2, 0, 1, 3)), axis=2)``, as one gather
     (and a zero pixel appended for the padding): the pad, slice, transpose and
-    flip it replaces each copied the whole map, forward and backward."""
+    flip it replaces each copied the whole map, forward and backward. Every
+    pixel lands in exactly one slot, so the gradient is :func:`unskewed_columns`
+    of the incoming one: a gather too, not the scatter-add (``UnsortedSegmentSum``)
+    of a gather's generic gradient, which took a tenth of a Diagonal BiLSTM
+    training step on CPU."""
     _check_known(x.shape, "skewed_columns", "[batch, height, width, channels]", 0)
+    width = x.shape[2]
+
+    @tf.custom_gradient
+    def columns(x):
+        return _gather_columns(x, mirrored), lambda dy: _gather_pixels(dy, width, mirrored)
+
+    return columns(ops.convert_to_tensor(x))
+
+
+def unskewed_columns(columns, width, mirrored=False):
+    """Inverse of :func:`skewed_columns`: ``[W + H - 1, B, H, C]`` -> ``[B, H, W, C]``,
+    as one gather. Its gradient is :func:`skewed_columns` of the incoming one
+    (zero in the padding slots, which no pixel reads)."""
+    _check_known(columns.shape, "unskewed_columns", "[W + H - 1, batch, height, channels]", 1)
+    steps, _, height, _ = columns.shape
+    width = int(width)
+    if steps != width + height - 1:
+        raise ValueError(
+            f"unskewed_columns: {steps} columns cannot come from a map {height} high and "
+            f"{width} wide, which skews to {width + height - 1} columns."
+        )
+
+    @tf.custom_gradient
+    def pixels(columns):
+        return _gather_pixels(columns, width, mirrored), lambda dy: _gather_columns(dy, mirrored)
+
+    return pixels(ops.convert_to_tensor(columns))
+
+
+def _gather_columns(x, mirrored):
+    """:func:`skewed_columns` without its gradient: the gather itself."""
     _, height, width, channels = x.shape
     batch = ops.shape(x)[0]
     pixels = ops.reshape(x, (batch, height * width, channels))
@@ -94,16 +129,9 @@ def skewed_columns(x, mirrored=False):
     return ops.take(pixels, images + source, axis=0)
 
 
-def unskewed_columns(columns, width, mirrored=False):
-    """Inverse of :func:`skewed_columns`: ``[W + H - 1, B, H, C]`` -> ``[B, H, W, C]``,
-    as one gather."""
-    _check_known(columns.shape, "unskewed_columns", "[W + H - 1, batch, height, channels]", 1)
-    steps, _, height, channels = columns.shape
-    if steps != int(width) + height - 1:
-        raise ValueError(
-            f"unskewed_columns: {steps} columns cannot come from a map {height} high and "
-            f"{width} wide, which skews to {int(width) + height - 1} columns."
-        )
+def _gather_pixels(columns, width, mirrored):
+    """:func:`unskewed_columns` without its gradient: the gather itself."""
+    _, _, height, channels = columns.shape
     batch = ops.shape(columns)[1]
     row = np.arange(height)[:, None]
     col = np.arange(width)[None, :]

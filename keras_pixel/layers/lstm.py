@@ -86,8 +86,8 @@ def skewed_columns(x, mirrored=False):
     flip it replaces each copied the whole map, forward and backward. Every
     pixel lands in exactly one slot, so the gradient is :func:`unskewed_columns`
     of the incoming one: a gather too, not the scatter-add (``UnsortedSegmentSum``)
-    of a gather's generic gradient, which took a tenth of a Diagonal BiLSTM
-    training step on CPU."""
+    of a gather's generic gradient (a tenth of a Diagonal BiLSTM training step's
+    op time on CPU, though off its critical path)."""
     _check_known(x.shape, "skewed_columns", "[batch, height, width, channels]", 0)
     width = x.shape[2]
 

@@ -93,7 +93,12 @@ def skewed_columns(x, mirrored=False):
 
     @tf.custom_gradient
     def columns(x):
-        return _gather_columns(x, mirrored), lambda dy: _gather_pixels(dy, width, mirrored)
+        y = _gather_columns(x, mirrored)
+        # The incoming gradient can lose its static shape (a pad's gradient is a
+        # slice at traced offsets); the gather needs it.
+        return y, lambda dy: _gather_pixels(
+            ops.reshape(dy, (y.shape[0], -1, *y.shape[2:])), width, mirrored
+        )
 
     return columns(ops.convert_to_tensor(x))
 
@@ -113,7 +118,8 @@ def unskewed_columns(columns, width, mirrored=False):
 
     @tf.custom_gradient
     def pixels(columns):
-        return _gather_pixels(columns, width, mirrored), lambda dy: _gather_columns(dy, mirrored)
+        y = _gather_pixels(columns, width, mirrored)
+        return y, lambda dy: _gather_columns(ops.reshape(dy, (-1, *y.shape[1:])), mirrored)
 
     return pixels(ops.convert_to_tensor(columns))
 

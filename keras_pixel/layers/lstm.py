@@ -94,8 +94,9 @@ def skewed_columns(x, mirrored=False):
     @tf.custom_gradient
     def columns(x):
         y = _gather_columns(x, mirrored)
-        # The incoming gradient can lose its static shape (a pad's gradient is a
-        # slice at traced offsets); the gather needs it.
+        # The incoming gradient can arrive without a static shape (a slice's
+        # gradient is a pad by traced amounts); the gathers need it, so both
+        # maps' gradients reshape it to the forward output's.
         return y, lambda dy: _gather_pixels(
             ops.reshape(dy, (y.shape[0], -1, *y.shape[2:])), width, mirrored
         )

@@ -28,7 +28,8 @@ def main(argv=None):
     once at ``--num`` images (filling XLA's persistent cache), starts the
     sampling server with it loaded (or has the running one load it), then, with
     ``KERAS_PIXEL_AOT=on`` and where the machine can, compiles it ahead of time
-    for ``--num`` images."""
+    for ``--num`` images. Returns at once (0) where another builder of the same
+    entry is running (:func:`keras_pixel.sampler_cache.building`)."""
     sampler_cache.enable_xla_cache()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--warm"]:
@@ -50,7 +51,16 @@ def main(argv=None):
     if key != args.key:
         print(f"not cached: this request has key {key}, not {args.key}", file=sys.stderr)
         return 1
-    model = cli._load_model(args)
+    with sampler_cache.building(key) as mine:
+        if not mine:
+            print(f"another builder is writing the cached sampler {key}", file=sys.stderr)
+            return 0
+        return _build(cli._load_model(args), key, args)
+
+
+def _build(model, key, args):
+    """Writes, compiles and serves the cached sampler of ``key`` (the builder's
+    lock held)."""
     path = sampler_cache.write(model, key, model._sampling_method(args.method))
     # Compiled in a fresh process, as `keras-pixel sample` will load it: XLA's
     # cache key covers the names TensorFlow gives the loaded functions, which

@@ -23,7 +23,11 @@ A process that misses the cache samples as before and then starts a detached
 builder process (``python -m keras_pixel.sampler_builder``) that writes the
 SavedModel (whole or not at all, see :func:`~keras_pixel.export.publish_all`)
 and compiles it once at the batch size just asked for, so the user's command
-takes no longer than without the cache; the next one loads it. With
+takes no longer than without the cache; the next one loads it. One builder per
+entry: a builder holds ``samplers/<key>.lock`` (:func:`building`) until it is
+done, and a command that misses the cache while that entry's builder runs
+starts none (two builders of one entry did the same minutes of work twice, on
+the cores the user's commands were using). With
 ``KERAS_PIXEL_AOT=on`` and where the machine can, the builder then compiles the
 sampler ahead of time for that batch size (:mod:`keras_pixel.sampler_aot`,
 beside the entry): the next command with that ``--num`` does not import
@@ -42,6 +46,8 @@ else ``~/.cache/keras_pixel``; ``KERAS_PIXEL_CACHE_DIR=off`` turns the cache
 off. Deleting the folder is always safe.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -261,12 +267,37 @@ def write(model, key, method, root=None):
     return publish_once(save, path, INFO, model_info(model))
 
 
+@contextlib.contextmanager
+def building(key, root=None):
+    """Holds the builder's lock of ``key``'s entry, ``<cache>/samplers/<key>.lock``
+    (an exclusive ``flock``, released when the block ends or the process dies):
+    yields True, or False at once, without waiting, where another process holds
+    it (that entry's builder is running)."""
+    path = entry_path(key, root) + ".lock"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
+        except BlockingIOError:
+            held = False
+        yield held
+
+
+def builder_running(key, root=None):
+    """Whether a builder of ``key``'s entry holds its lock (see :func:`building`)."""
+    with building(key, root) as free:
+        return not free
+
+
 def spawn_builder(argv, key):
     """Starts ``python -m keras_pixel.sampler_builder ARGV`` detached (its own
     session, output appended to ``<cache>/samplers/<key>.log``) and returns
-    the ``Popen``; the caller does not wait for it."""
+    the ``Popen``; the caller does not wait for it. Returns None, starting
+    nothing, while a builder of ``key`` runs (:func:`builder_running`)."""
+    if builder_running(key):
+        return None
     log_path = entry_path(key) + ".log"
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "keras_pixel.sampler_builder", *argv, "--key", key],

@@ -192,3 +192,44 @@ def test_sampling_keeps_native_log_lines_off_a_quiet_command(monkeypatch, capfd,
     err = capfd.readouterr().err
     assert "python line" in err and "after" in err
     assert ("native line" in err) is verbose
+
+
+def test_one_builder_per_entry(cache, weights_file, monkeypatch):
+    """While a builder holds an entry's lock, another builder of it returns at once
+    without writing, and `keras-pixel sample` starts none; once it is released,
+    the builder writes the entry."""
+    root, _ = cache
+    argv = ["pixelcnn_digits", "--weights", weights_file, "--num", "2", *TINY_ARGS]
+    key = sampler_cache.request_key("pixelcnn_digits", weights_file, None, TINY_ARGS[1::2])
+    with sampler_cache.building(key) as mine, monkeypatch.context() as patch:
+        patch.setattr(
+            sampler_cache.subprocess, "Popen", lambda *a, **k: pytest.fail("a builder started")
+        )
+        assert mine
+        assert sampler_cache.builder_running(key)
+        assert sampler_builder.main([*argv, "--key", key]) == 0
+        assert sampler_cache.find(key) is None
+        assert sampler_cache.spawn_builder(argv, key) is None
+    assert not sampler_cache.builder_running(key)
+    assert sampler_builder.main([*argv, "--key", key]) == 0
+    assert sampler_cache.find(key) == str(root / "samplers" / key)
+
+
+def test_a_builders_lock_is_held_across_processes_until_it_exits(tmp_path):
+    hold = (
+        "import sys, time; from keras_pixel import sampler_cache\n"
+        "with sampler_cache.building('k' * 64, sys.argv[1]) as mine:\n"
+        "    print(mine, flush=True); time.sleep(60)\n"
+    )
+    import subprocess
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        assert sampler_cache.builder_running("k" * 64, str(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not sampler_cache.builder_running("k" * 64, str(tmp_path))

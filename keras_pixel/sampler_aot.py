@@ -311,10 +311,10 @@ def compile_sampler(model, method, num, path, root):
     (:func:`runtime_objects`). Returns ``path``."""
     import tempfile
 
-    import keras
     import tensorflow as tf
 
     from keras_pixel import sampler_cache
+    from keras_pixel.export.saved_model import write_signatures
 
     if model.conditional and model.num_classes is None:
         raise ValueError("a model conditioned on vectors has no compiled sampler.")
@@ -328,10 +328,7 @@ def compile_sampler(model, method, num, path, root):
         os.makedirs(tmp)
         with tempfile.TemporaryDirectory(dir=os.path.dirname(tmp)) as work:
             saved = os.path.join(work, "saved_model")
-            archive = keras.export.ExportArchive()
-            archive.track(model)
-            archive.add_endpoint("serving_default", fn, input_signature=spec)
-            archive.write_out(saved, verbose=False)
+            write_signatures(model, {"serving_default": (fn, spec)}, saved)
             prefix = os.path.join(work, "out", "sampler")
             _run(
                 [

@@ -249,20 +249,15 @@ def publish_once(save, path, info_name, info):
 def write(model, key, method, root=None):
     """Writes the SavedModel of ``model``'s ``sample`` signature for ``key``
     (whole or not at all); returns its folder. An entry that exists is kept."""
-    import keras
-
     from keras_pixel.export.graphs import serving_functions
+    from keras_pixel.export.saved_model import write_signatures
 
     path = entry_path(key, root)
     if find(key, root) is not None:
         return path
 
     def save(tmp):
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        fn, spec = serving_functions(model, method)["sample"]
-        archive.add_endpoint("sample", fn, input_signature=spec)
-        archive.write_out(tmp, verbose=False)
+        write_signatures(model, {"sample": serving_functions(model, method)["sample"]}, tmp)
 
     return publish_once(save, path, INFO, model_info(model))
 

@@ -187,14 +187,33 @@ def saved_model_writer(model, method="cached", jit_compile=True, max_images=MAX_
         method = "naive"
 
     def write(path):
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        functions = serving_functions(model, method, jit_compile, max_images)
-        for name, (fn, spec) in functions.items():
-            archive.add_endpoint(name, fn, input_signature=spec)
-        archive.write_out(path, verbose=False)
+        write_signatures(model, serving_functions(model, method, jit_compile, max_images), path)
 
     return write
+
+
+def write_signatures(model, functions, path):
+    """Writes a SavedModel of ``model``'s variables and ``functions``
+    (``{name: (fn, input_signature)}``, as from
+    :func:`~keras_pixel.export.graphs.serving_functions`) as its signatures, at ``path``.
+
+    Each function is traced once, here. ``keras.export.ExportArchive`` traced a
+    function once to list its variables, and ``tf.saved_model.save`` again
+    inside its own graph (tracing is cached per graph context): a sampler's
+    trace, every layer's cached step in a ``tf.while_loop``, was most of an
+    export's time. So each endpoint only calls the function's concrete
+    function, and its own traces are a single call.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, (fn, spec) in functions.items():
+        traced = tf.function(fn, input_signature=spec, autograph=False).get_concrete_function()
+        archive.add_endpoint(name, _calling(traced), input_signature=spec)
+    archive.write_out(path, verbose=False)
+
+
+def _calling(concrete):
+    return lambda *args: concrete(*args)
 
 
 def saved_model_summary(path):

@@ -311,6 +311,36 @@ def test_export_refuses_to_overwrite_a_version_unless_told(tmp_path):
         export(model, tmp_path, format="saved_model", model_name="m", version=3)
 
 
+def test_each_signature_is_traced_once(tmp_path):
+    """Tracing a sampler is most of an export: ExportArchive and tf.saved_model.save
+    must not each trace it. The written signatures still give the model's numbers."""
+    from keras_pixel.export.graphs import serving_functions
+    from keras_pixel.export.saved_model import write_signatures
+
+    model = zoo.load("pixelcnn_mnist", weights=None, **SMALL["pixelcnn_mnist"])
+    traces = {}
+
+    def counted(name, fn):
+        def traced(*args):
+            traces[name] = traces.get(name, 0) + 1
+            return fn(*args)
+
+        return traced
+
+    functions = serving_functions(model)
+    write_signatures(
+        model, {name: (counted(name, fn), spec) for name, (fn, spec) in functions.items()}, tmp_path
+    )
+    assert traces == {name: 1 for name in functions}
+    loaded = tf.saved_model.load(str(tmp_path))
+    images = np.random.default_rng(0).integers(0, 256, (2, *model.image_shape)).astype(np.uint8)
+    _close(loaded.signatures["serving_default"](images=images)["log_prob"], model.log_prob(images))
+    sample = loaded.signatures["sample"](
+        num_images=tf.constant(2), seed=tf.constant(3, tf.int64), temperature=tf.constant(1.0)
+    )["images"]
+    np.testing.assert_array_equal(sample, model.sample(2, seed=3))
+
+
 def test_a_failed_export_leaves_no_version_folder(tmp_path, monkeypatch):
     model = zoo.load("pixelcnn_mnist", weights=None, **SMALL["pixelcnn_mnist"])
     from keras.src.export.saved_model_export_archive import SavedModelExportArchive

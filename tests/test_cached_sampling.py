@@ -246,6 +246,23 @@ def test_progress_bar_chunks_draw_the_same_images():
         sampling.run_sampler(model, canvas, 3, sampling.make_seed(0), 1.0, method="cached")
 
 
+@pytest.mark.parametrize("method", ["cached", "naive"])
+def test_sample_complete_and_chunks_share_one_compiled_sampler(method):
+    """Every call of a sampler's run has the same shapes (the noise of every
+    subpixel, indexed by the subpixel), so sampling, completing and drawing in
+    chunks of rows of different lengths (5 rows in chunks of 1 or 2 rows) trace
+    and compile it once for a batch size; and completing an image from its own
+    first rows redraws the rest with the same noise: the same image."""
+    model = PixelCNN(image_shape=(5, 5, 1), num_layers=1, filters=4, output_filters=8)
+    sampled = model.sample(2, seed=3, method=method)
+    for rows in (1, 2, 4):
+        completed = model.complete(sampled, num_known_rows=rows, seed=3, method=method)
+        np.testing.assert_array_equal(completed, sampled)
+    np.testing.assert_array_equal(model.sample(2, seed=3, method=method, progress=True), sampled)
+    _, run = model._get_sampler(method, sampling.SAMPLERS[method])
+    assert run.experimental_get_tracing_count() == 1
+
+
 def test_pixelcnn_pp_steps_read_the_kernels_prepared_where_the_loop_starts():
     """The weight-normalized kernels are explicit constants of the loop
     (model.sampling_constants): a step given them uses them, not the variables."""

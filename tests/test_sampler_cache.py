@@ -1,6 +1,7 @@
 """The compiled-sampler cache behind `keras-pixel sample` (keras_pixel.sampler_cache)."""
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -221,8 +222,6 @@ def test_a_builders_lock_is_held_across_processes_until_it_exits(tmp_path):
         "with sampler_cache.building('k' * 64, sys.argv[1]) as mine:\n"
         "    print(mine, flush=True); time.sleep(60)\n"
     )
-    import subprocess
-
     holder = subprocess.Popen(
         [sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True
     )

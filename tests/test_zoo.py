@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from zoo_sizes import SMALL
@@ -82,6 +84,37 @@ def test_bad_weight_files_are_rejected(tmp_path):
         zoo.load("pixelcnn_digits", weights=tmp_path / "other.weights.h5")
     with pytest.raises(FileNotFoundError):
         zoo.load("pixelcnn_digits", weights=tmp_path / "missing.weights.h5")
+
+
+def test_a_loaded_entry_fits_and_evaluates_without_compile(tmp_path):
+    """``zoo.load`` compiles with the entry's recipe, as keras-hub's ``from_preset``
+    does: ``fit`` and ``evaluate`` work at once, and training lowers the loss."""
+    import keras
+
+    from keras_pixel import data, training
+
+    train, _ = data.load_digits("train")
+    test, _ = data.load_digits("test")
+    model = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=8)
+    assert type(model.optimizer) is keras.optimizers.Adam
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)  # the recipe's
+    before = model.evaluate(test[:64], batch_size=32, return_dict=True, verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data.make_dataset(train[:512], batch_size=32, seed=0), epochs=2, verbose=0)
+    # Keras 3.15 warns on every Dataset that its default shuffle=True is ignored.
+    assert not [w for w in caught if "shuffle" in str(w.message)]
+    after = model.evaluate(test[:64], batch_size=32, return_dict=True, verbose=0)
+    assert after["bits_per_dim"] < before["bits_per_dim"] - 0.5, (before, after)
+
+    # The PixelCNN++ recipe's per-step decay; compile() again replaces it.
+    model = zoo.load("pixelcnn_pp_cifar", weights=None, image_shape=(4, 4, 3), num_filters=6,
+                     num_resnet=1, num_logistic_mix=1, num_hierarchies=1)  # fmt: skip
+    schedule = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    assert isinstance(schedule, training.PerStepDecay)
+    assert (schedule.learning_rate, schedule.decay) == (1e-3, 0.999995)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    assert type(model.optimizer) is keras.optimizers.SGD
 
 
 def test_register_a_custom_entry():

@@ -241,7 +241,15 @@ class AutoregressiveModel(keras.Model):
             self.check_class_ids(x[1])
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``, after checking class ids of array labels.
+
+        A ``tf.data.Dataset`` is fitted as it comes (shuffle it with
+        ``Dataset.shuffle``, as :func:`keras_pixel.data.make_dataset` does):
+        ``shuffle`` defaults to False for one, where Keras 3.15's default (True)
+        has no effect but to warn that it is ignored."""
         self._check_fit_labels(x, y)
+        if not args and "shuffle" not in kwargs and isinstance(x, tf.data.Dataset):
+            kwargs["shuffle"] = False
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):

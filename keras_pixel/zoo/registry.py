@@ -75,6 +75,17 @@ class Preset:
             )
         return self.model_class(**{**self.config, **overrides})
 
+    def optimizer(self):
+        """Adam at the recipe's learning rate and per-step decay (``train``), as
+        :func:`load` compiles with. Without Polyak averaging, which needs the
+        callbacks of :func:`keras_pixel.training.training_callbacks`
+        (``keras-pixel train`` adds both where the recipe has ``ema``)."""
+        from keras_pixel.training import make_optimizer
+
+        return make_optimizer(
+            self.train.get("learning_rate", 1e-3), lr_decay=self.train.get("lr_decay")
+        )
+
 
 def _constructor_args(cls):
     names = set()
@@ -305,10 +316,19 @@ def load(name, weights=SHIPPED, file_hash=None, **overrides):
             ``num_layers`` for a test-sized model, say).
 
     Returns:
-        The model, built. A corrupt file or one of another architecture raises
-        ``ValueError`` and no model is returned.
+        The model, built and compiled with the entry's recipe
+        (:meth:`Preset.optimizer`), so ``fit`` and ``evaluate`` work at once;
+        ``compile`` again for other settings. A corrupt file or one of another
+        architecture raises ``ValueError`` and no model is returned.
     """
     preset = get_preset(name)
+    model = _load(preset, weights, file_hash, overrides)
+    model.compile(optimizer=preset.optimizer())
+    return model
+
+
+def _load(preset, weights, file_hash, overrides):
+    name = preset.name
     if isinstance(weights, str) and weights == SHIPPED:
         return _load_shipped_or_fresh(preset, overrides)
     if isinstance(weights, str) and weights == "pretrained":
@@ -335,7 +355,7 @@ def _load_shipped_or_fresh(preset, overrides):
             "untrained weights. Pass weights=None to ask for fresh weights (and silence this "
             "warning), or weights=PATH to load weights you trained.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return model
     path = pretrained_path(preset.name)
@@ -345,7 +365,7 @@ def _load_shipped_or_fresh(preset, overrides):
             f"configuration {overrides}: this model has fresh, untrained weights. Pass "
             "weights=None to ask for fresh weights (and silence this warning).",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return model
     _load_file(model, path, preset.name)

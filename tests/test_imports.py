@@ -109,3 +109,13 @@ def test_the_layers_package_exports_the_protocol():
     assert (position.row, position.column, position.channel) == (2, 3, 1)
     assert not bool(position.first_of_row)
     assert bool(layers.Position(4, 0, 0).first_of_row)
+
+
+def test_dir_lists_the_submodules_not_the_standard_library():
+    """Tab completion on ``keras_pixel.`` offers the lazily loaded submodules
+    (``data``, ``zoo``, ``export``), not the modules ``__init__`` imports."""
+    import keras_pixel
+
+    names = dir(keras_pixel)
+    assert {"data", "zoo", "export", "models", "layers", "__version__"} <= set(names)
+    assert not {"os", "sys", "importlib", "contextlib"} & set(names)

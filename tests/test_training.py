@@ -315,8 +315,12 @@ def test_ema_weights_are_the_ones_evaluate_and_sample_use(tmp_path, digits):
     grid = np.asarray(Image.open(tmp_path / "samples" / "samples_epoch_0002.png"))
     expected = image_grid(model.sample(4, seed=3))[..., 0]
     np.testing.assert_array_equal(grid, expected)
-    checkpoint = zoo.load("pixelcnn_digits", weights=None, num_layers=1, filters=8)
-    checkpoint.load_weights(tmp_path / "checkpoints" / "epoch_0002.weights.h5")
+    checkpoint = zoo.load(
+        "pixelcnn_digits",
+        tmp_path / "checkpoints" / "epoch_0002.weights.h5",
+        num_layers=1,
+        filters=8,
+    )
     for a, b in zip(checkpoint.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not (tmp_path / "backup").exists()

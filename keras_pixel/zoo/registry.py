@@ -319,7 +319,10 @@ def load(name, weights=SHIPPED, file_hash=None, **overrides):
         The model, built and compiled with the entry's recipe
         (:meth:`Preset.optimizer`), so ``fit`` and ``evaluate`` work at once;
         ``compile`` again for other settings. A corrupt file or one of another
-        architecture raises ``ValueError`` and no model is returned.
+        architecture raises ``ValueError`` and no model is returned. Read a
+        training checkpoint with ``weights=path``, which loads it before
+        compiling; ``load_weights`` on the compiled model warns that it skips
+        the checkpoint's optimizer state (Adam's moments, not loaded either way).
     """
     preset = get_preset(name)
     model = _load(preset, weights, file_hash, overrides)

@@ -46,11 +46,12 @@ def __getattr__(name):
     raise AttributeError(f"module 'keras_pixel' has no attribute {name!r}")
 
 
-def __dir__():
-    return sorted({*__all__, *(n for n in globals() if not n.startswith("_"))} - _STDLIB)
-
-
 _STDLIB = {"contextlib", "importlib", "os", "sys"}
+
+
+def __dir__():
+    """The public names and the lazily loaded submodules, for tab completion."""
+    return sorted({*__all__, *(n for n in globals() if not n.startswith("_"))} - _STDLIB)
 
 
 def _check_backend():

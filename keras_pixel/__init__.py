@@ -46,12 +46,13 @@ def __getattr__(name):
     raise AttributeError(f"module 'keras_pixel' has no attribute {name!r}")
 
 
-_STDLIB = {"contextlib", "importlib", "os", "sys"}
-
-
 def __dir__():
-    """The public names and the lazily loaded submodules, for tab completion."""
-    return sorted({*__all__, *(n for n in globals() if not n.startswith("_"))} - _STDLIB)
+    """``__all__`` and the submodules loaded so far, for tab completion (not the
+    standard-library modules this file imports)."""
+    loaded = (
+        n for n, v in globals().items() if getattr(v, "__name__", "").startswith(__name__ + ".")
+    )
+    return sorted({*__all__, *loaded})
 
 
 def _check_backend():

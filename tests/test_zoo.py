@@ -86,7 +86,7 @@ def test_bad_weight_files_are_rejected(tmp_path):
         zoo.load("pixelcnn_digits", weights=tmp_path / "missing.weights.h5")
 
 
-def test_a_loaded_entry_fits_and_evaluates_without_compile(tmp_path):
+def test_a_loaded_entry_fits_and_evaluates_without_compile():
     """``zoo.load`` compiles with the entry's recipe, as keras-hub's ``from_preset``
     does: ``fit`` and ``evaluate`` work at once, and training lowers the loss."""
     import keras
